@@ -1,0 +1,222 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/kantorpos/kantorpos/internal/clock"
+)
+
+type memCreds struct {
+	mu    sync.Mutex
+	users map[string]Credentials
+}
+
+func (m *memCreds) Credentials(_ context.Context, u string) (Credentials, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.users[strings.ToLower(u)]
+	return c, ok, nil
+}
+
+func (m *memCreds) SetPasswordHash(_ context.Context, id int64, h string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, c := range m.users {
+		if c.AccountID == id {
+			c.PasswordHash = h
+			m.users[k] = c
+		}
+	}
+	return nil
+}
+
+func TestHashVerify(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := NewHasher(TestParams)
+	enc, err := h.Hash(ctx, "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(enc, "$argon2id$v=19$m=64,t=1,p=1$") {
+		t.Fatalf("hash = %q", enc)
+	}
+	bc, _ := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
+	tests := []struct {
+		enc, pw string
+		want    bool
+		wantErr bool
+	}{
+		{enc, "correct horse", true, false},
+		{enc, "wrong horse", false, false},
+		{"", "anything", false, false},
+		{string(bc), "correct horse", true, false},
+		{"{BLF-CRYPT}" + string(bc), "correct horse", true, false},
+		{string(bc), "nope", false, false},
+		{"$argon2id$v=19$garbage", "x", false, true},
+		{"$argon2id$v=19$m=99999999,t=1,p=1$AAAA$AAAA", "x", false, true},
+		{"{PLAIN}secret", "secret", false, true},
+	}
+	for _, tt := range tests {
+		got, err := h.Verify(ctx, tt.enc, tt.pw)
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("Verify(%q, %q) = %v, %v; want %v, err %v", tt.enc, tt.pw, got, err, tt.want, tt.wantErr)
+		}
+	}
+	if h.NeedsRehash(enc) || !h.NeedsRehash(string(bc)) {
+		t.Error("NeedsRehash wrong")
+	}
+}
+
+func TestCheckStrength(t *testing.T) {
+	t.Parallel()
+	for _, pw := range []string{"", "short", " padded password", "a\x00bcdefghij"} {
+		if err := CheckStrength(pw); !errors.Is(err, ErrWeakPassword) {
+			t.Errorf("CheckStrength(%q) = %v", pw, err)
+		}
+	}
+	if err := CheckStrength("long enough pass"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	t.Parallel()
+	fc := clock.NewFake(time.Unix(1e9, 0))
+	l := NewLimiter(LimiterConfig{FreeFailures: 2, BaseDelay: time.Second, MaxDelay: 4 * time.Second, MaxFailures: 6, Window: time.Minute}, fc)
+	a := netip.MustParseAddr("192.0.2.1")
+	v6a := netip.MustParseAddr("2001:db8::1")
+	v6b := netip.MustParseAddr("2001:db8::2")
+	other := netip.MustParseAddr("192.0.2.2")
+	want := []struct {
+		delay   time.Duration
+		refused bool
+	}{{0, false}, {0, false}, {time.Second, false}, {2 * time.Second, false}, {4 * time.Second, false}, {4 * time.Second, false}, {0, true}}
+	for i, w := range want {
+		d, r := l.Check(a)
+		if d != w.delay || r != w.refused {
+			t.Fatalf("after %d failures: Check = %v, %v; want %v, %v", i, d, r, w.delay, w.refused)
+		}
+		l.Failed(a)
+	}
+	if d, r := l.Check(other); d != 0 || r {
+		t.Fatalf("other address affected: %v %v", d, r)
+	}
+	fc.Advance(2 * time.Minute)
+	if d, r := l.Check(a); d != 0 || r {
+		t.Fatalf("window did not expire: %v %v", d, r)
+	}
+	for range 6 {
+		l.Failed(v6a)
+	}
+	if _, r := l.Check(v6b); !r {
+		t.Fatal("same IPv6 /64 should share the count")
+	}
+	l.Succeeded(v6b)
+	if _, r := l.Check(v6a); r {
+		t.Fatal("success should clear the /64")
+	}
+}
+
+func newService(t *testing.T) (*Service, *memCreds) {
+	t.Helper()
+	h := NewHasher(TestParams)
+	enc, _ := h.Hash(context.Background(), "good password")
+	bc, _ := bcrypt.GenerateFromPassword([]byte("imported pass"), bcrypt.MinCost)
+	creds := &memCreds{users: map[string]Credentials{
+		"demo@example.test": {AccountID: 1, Address: "demo@example.test", PasswordHash: enc},
+		"off@example.test":  {AccountID: 2, Address: "off@example.test", PasswordHash: enc, Disabled: true},
+		"old@example.test":  {AccountID: 3, Address: "old@example.test", PasswordHash: string(bc)},
+	}}
+	s := &Service{Store: creds, Hasher: h, Limiter: NewLimiter(LimiterConfig{FreeFailures: 1, MaxFailures: 3}, nil),
+		Sleep: func(context.Context, time.Duration) error { return nil }}
+	return s, creds
+}
+
+func TestAuthenticate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, creds := newService(t)
+	ip := netip.MustParseAddr("198.51.100.7")
+	id, err := s.Authenticate(ctx, "Demo@Example.test", "good password", ip, "imap")
+	if err != nil || id.AccountID != 1 || id.Address != "demo@example.test" {
+		t.Fatalf("good login: %v, %v", id, err)
+	}
+	for _, c := range []struct{ u, p string }{{"demo@example.test", "bad"}, {"nobody@example.test", "good password"}, {"off@example.test", "good password"}} {
+		if _, err := s.Authenticate(ctx, c.u, c.p, netip.MustParseAddr("198.51.100.8"), "imap"); !errors.Is(err, ErrInvalidCredentials) {
+			t.Errorf("%s/%s: err = %v", c.u, c.p, err)
+		}
+	}
+	// Three failures from .8: refused now even with the right password,
+	// while another address still gets in.
+	if _, err := s.Authenticate(ctx, "demo@example.test", "good password", netip.MustParseAddr("198.51.100.8"), "imap"); !errors.Is(err, ErrTooManyFailures) {
+		t.Errorf("after 3 failures: err = %v", err)
+	}
+	if _, err := s.Authenticate(ctx, "demo@example.test", "good password", ip, "pop3"); err != nil {
+		t.Errorf("other address: %v", err)
+	}
+	// bcrypt hash is upgraded to argon2id on login.
+	if _, err := s.Authenticate(ctx, "old@example.test", "imported pass", ip, "smtp"); err != nil {
+		t.Fatal(err)
+	}
+	c, _, _ := creds.Credentials(ctx, "old@example.test")
+	if !strings.HasPrefix(c.PasswordHash, "$argon2id$") {
+		t.Errorf("hash not upgraded: %q", c.PasswordHash)
+	}
+}
+
+func TestSASL(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t)
+	ip := netip.MustParseAddr("203.0.113.1")
+	tests := []struct {
+		name  string
+		mech  string
+		steps [][]byte
+		err   error
+	}{
+		{"plain ok", Plain, [][]byte{[]byte("\x00demo@example.test\x00good password")}, nil},
+		{"plain same authzid", Plain, [][]byte{[]byte("DEMO@example.test\x00demo@example.test\x00good password")}, nil},
+		{"plain no initial response", Plain, [][]byte{nil, []byte("\x00demo@example.test\x00good password")}, nil},
+		{"plain foreign authzid", Plain, [][]byte{[]byte("victim@example.test\x00demo@example.test\x00good password")}, ErrInvalidCredentials},
+		{"plain two fields", Plain, [][]byte{[]byte("demo@example.test\x00good password")}, ErrMalformed},
+		{"plain four fields", Plain, [][]byte{[]byte("\x00a\x00b\x00c")}, ErrMalformed},
+		{"plain empty authcid", Plain, [][]byte{[]byte("demo@example.test\x00\x00good password")}, ErrMalformed},
+		{"plain empty", Plain, [][]byte{[]byte("")}, ErrMalformed},
+		{"login ok", Login, [][]byte{nil, []byte("demo@example.test"), []byte("good password")}, nil},
+		{"login initial response", Login, [][]byte{[]byte("demo@example.test"), []byte("good password")}, nil},
+		{"login bad", Login, [][]byte{nil, []byte("demo@example.test"), []byte("nope")}, ErrInvalidCredentials},
+	}
+	for _, tt := range tests {
+		var got Identity
+		srv, ok := s.SASL(context.Background(), tt.mech, ip, "smtp", func(id Identity) { got = id })
+		if !ok {
+			t.Fatalf("%s: mechanism missing", tt.name)
+		}
+		var err error
+		done := false
+		for _, st := range tt.steps {
+			_, done, err = srv.Next(st)
+			if done || err != nil {
+				break
+			}
+		}
+		if !errors.Is(err, tt.err) {
+			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.err)
+		}
+		if tt.err == nil && (!done || got.AccountID != 1) {
+			t.Errorf("%s: done=%v identity=%v", tt.name, done, got)
+		}
+	}
+	if _, ok := s.SASL(context.Background(), "CRAM-MD5", ip, "smtp", nil); ok {
+		t.Error("unexpected mechanism")
+	}
+}

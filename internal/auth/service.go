@@ -1,0 +1,149 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Errors returned by Service.Authenticate. Protocol code maps them to its
+// replies (SMTP 535/421/454/501, IMAP NO [AUTHENTICATIONFAILED]/[UNAVAILABLE],
+// POP3 -ERR [AUTH]/[SYS/TEMP]).
+var (
+	ErrInvalidCredentials = errors.New("invalid credentials")
+	ErrTooManyFailures    = errors.New("too many failed logins")
+	ErrMalformed          = errors.New("malformed authentication exchange")
+	ErrTemporary          = errors.New("temporary authentication failure")
+)
+
+// Credentials is what the account store knows about a login name.
+type Credentials struct {
+	AccountID    int64
+	Address      string // canonical address of the account
+	PasswordHash string
+	Disabled     bool
+}
+
+// CredentialStore looks up accounts by login name. Lookups are by full
+// address, case-insensitively; found is false for unknown users.
+type CredentialStore interface {
+	Credentials(ctx context.Context, username string) (c Credentials, found bool, err error)
+}
+
+// Rehasher is an optional CredentialStore extension: after a successful
+// login with an outdated hash, the new hash is stored.
+type Rehasher interface {
+	SetPasswordHash(ctx context.Context, accountID int64, hash string) error
+}
+
+// Identity is an authenticated account.
+type Identity struct {
+	AccountID int64
+	Address   string
+}
+
+// Service authenticates logins for every protocol.
+type Service struct {
+	Store   CredentialStore
+	Hasher  *Hasher
+	Limiter *Limiter
+	Log     *slog.Logger
+	// Sleep waits for d or until ctx ends; tests replace it.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Authenticate checks username and password from a client at ip over
+// proto ("smtp", "imap", "pop3", "http"). Unknown users and wrong passwords
+// take the same time and give the same error.
+func (s *Service) Authenticate(ctx context.Context, username, password string, ip netip.Addr, proto string) (Identity, error) {
+	log := s.log().With("proto", proto, "ip", ip.String(), "user", sanitize(username))
+	if delay, refused := s.Limiter.Check(ip); refused {
+		log.Warn("auth refused: too many failures")
+		return Identity{}, ErrTooManyFailures
+	} else if delay > 0 {
+		if err := s.sleep(ctx, delay); err != nil {
+			return Identity{}, err
+		}
+	}
+	if username == "" || password == "" || len(username) > 320 || len(password) > 1024 {
+		s.Limiter.Failed(ip)
+		log.Info("auth failed: empty or oversized credentials")
+		return Identity{}, ErrInvalidCredentials
+	}
+	c, found, err := s.Store.Credentials(ctx, username)
+	if err != nil {
+		log.Error("auth: credential lookup", "err", err)
+		return Identity{}, fmt.Errorf("%w: %v", ErrTemporary, err)
+	}
+	hash := c.PasswordHash
+	if !found {
+		hash = ""
+	}
+	ok, err := s.Hasher.Verify(ctx, hash, password)
+	if err != nil && ctx.Err() != nil {
+		return Identity{}, ctx.Err()
+	}
+	if err != nil {
+		log.Error("auth: verify", "err", err)
+	}
+	if !ok || !found || c.Disabled {
+		s.Limiter.Failed(ip)
+		reason := "wrong password"
+		switch {
+		case !found:
+			reason = "unknown user"
+		case c.Disabled && ok:
+			reason = "account disabled"
+		}
+		log.Info("auth failed", "reason", reason)
+		return Identity{}, ErrInvalidCredentials
+	}
+	s.Limiter.Succeeded(ip)
+	if rh, isRehasher := s.Store.(Rehasher); isRehasher && s.Hasher.NeedsRehash(c.PasswordHash) {
+		if h, err := s.Hasher.Hash(ctx, password); err == nil {
+			if err := rh.SetPasswordHash(ctx, c.AccountID, h); err != nil {
+				log.Warn("auth: rehash", "err", err)
+			}
+		}
+	}
+	log.Info("auth ok", "account", c.Address)
+	return Identity{AccountID: c.AccountID, Address: c.Address}, nil
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+func (s *Service) sleep(ctx context.Context, d time.Duration) error {
+	if s.Sleep != nil {
+		return s.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sanitize makes a client-supplied name safe for one log field.
+func sanitize(s string) string {
+	if len(s) > 100 {
+		s = s[:100] + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}
