@@ -1,0 +1,250 @@
+package blob
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kantorpos/kantorpos/internal/store"
+)
+
+// FS stores blobs as files under Dir: Dir/ab/abcdef... (sharded by the first
+// two hex digits of the hash), with temporary files in Dir/tmp.
+type FS struct {
+	Dir string
+	// Reserve is the free space (bytes) kept back: CheckSpace fails below it.
+	Reserve int64
+}
+
+// NewFS creates the directories of a blob store at dir.
+func NewFS(dir string, reserve int64) (*FS, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		return nil, fmt.Errorf("blob: %w", err)
+	}
+	return &FS{Dir: dir, Reserve: reserve}, nil
+}
+
+func (s *FS) path(hash string) (string, error) {
+	if len(hash) != 64 || strings.Trim(hash, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("blob: invalid hash %q", hash)
+	}
+	return filepath.Join(s.Dir, hash[:2], hash), nil
+}
+
+// Create implements Store.
+func (s *FS) Create(ctx context.Context) (Writer, error) {
+	f, err := os.CreateTemp(filepath.Join(s.Dir, "tmp"), "in-")
+	if err != nil {
+		return nil, wrapSpace(fmt.Errorf("blob: create: %w", err))
+	}
+	return &fsWriter{s: s, f: f, h: sha256.New()}, nil
+}
+
+type fsWriter struct {
+	s    *FS
+	f    *os.File
+	h    hash.Hash
+	n    int64
+	done bool
+}
+
+func (w *fsWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.h.Write(p[:n])
+	w.n += int64(n)
+	if err != nil {
+		return n, wrapSpace(fmt.Errorf("blob: write: %w", err))
+	}
+	return n, nil
+}
+
+func (w *fsWriter) Written() int64 { return w.n }
+
+func (w *fsWriter) Commit(ctx context.Context) (store.BlobRef, error) {
+	if w.done {
+		return store.BlobRef{}, errors.New("blob: commit after commit or abort")
+	}
+	w.done = true
+	tmp := w.f.Name()
+	fail := func(err error) (store.BlobRef, error) {
+		w.f.Close()
+		os.Remove(tmp)
+		return store.BlobRef{}, wrapSpace(err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return fail(fmt.Errorf("blob: fsync: %w", err))
+	}
+	if err := w.f.Close(); err != nil {
+		return fail(fmt.Errorf("blob: close: %w", err))
+	}
+	ref := store.BlobRef{Hash: hex.EncodeToString(w.h.Sum(nil)), Size: w.n}
+	final, _ := w.s.path(ref.Hash)
+	dir := filepath.Dir(final)
+	if err := ensureDir(dir); err != nil {
+		return fail(err)
+	}
+	if _, err := os.Stat(final); err == nil {
+		// Same content already stored: keep the existing file.
+		os.Remove(tmp)
+		return ref, nil
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fail(fmt.Errorf("blob: rename: %w", err))
+	}
+	if err := syncDir(dir); err != nil {
+		return store.BlobRef{}, wrapSpace(err)
+	}
+	return ref, nil
+}
+
+func (w *fsWriter) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	w.f.Close()
+	os.Remove(w.f.Name())
+}
+
+// ensureDir creates a shard directory and makes its entry durable.
+func ensureDir(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("blob: mkdir: %w", err)
+	}
+	return syncDir(filepath.Dir(dir))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("blob: open dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("blob: fsync dir: %w", err)
+	}
+	return nil
+}
+
+// Open implements Store.
+func (s *FS) Open(ctx context.Context, hash string) (Reader, error) {
+	p, err := s.path(hash)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("blob %s: %w", hash, store.ErrNotFound)
+		}
+		return nil, fmt.Errorf("blob: open: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("blob: stat: %w", err)
+	}
+	return &fileReader{File: f, size: fi.Size()}, nil
+}
+
+type fileReader struct {
+	*os.File
+	size int64
+}
+
+func (r *fileReader) Size() int64 { return r.size }
+
+// Remove implements Store.
+func (s *FS) Remove(ctx context.Context, hash string) error {
+	p, err := s.path(hash)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("blob: remove: %w", err)
+	}
+	return nil
+}
+
+// Walk implements Store.
+func (s *FS) Walk(ctx context.Context, fn func(hash string, size int64, modTime time.Time) error) error {
+	shards, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return fmt.Errorf("blob: walk: %w", err)
+	}
+	for _, sh := range shards {
+		if !sh.IsDir() || len(sh.Name()) != 2 {
+			continue
+		}
+		entries, err := os.ReadDir(filepath.Join(s.Dir, sh.Name()))
+		if err != nil {
+			return fmt.Errorf("blob: walk: %w", err)
+		}
+		for _, e := range entries {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if _, err := s.path(e.Name()); err != nil {
+				continue
+			}
+			fi, err := e.Info()
+			if err != nil {
+				continue // removed meanwhile
+			}
+			if err := fn(e.Name(), fi.Size(), fi.ModTime()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// CleanTemp removes temporary files older than age (left by a crash).
+func (s *FS) CleanTemp(age time.Duration) error {
+	dir := filepath.Join(s.Dir, "tmp")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("blob: clean: %w", err)
+	}
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > age {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+	return nil
+}
+
+// CheckSpace implements Store.
+func (s *FS) CheckSpace(need int64) error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(s.Dir, &st); err != nil {
+		return nil // cannot tell: let the write itself fail
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	if free-need < s.Reserve {
+		return fmt.Errorf("%w: %d bytes free, %d needed, %d reserved", ErrNoSpace, free, need, s.Reserve)
+	}
+	return nil
+}
+
+func wrapSpace(err error) error {
+	if err != nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) && !errors.Is(err, ErrNoSpace) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
+}
+
+var _ io.ReaderAt = (*fileReader)(nil)

@@ -1,0 +1,84 @@
+package blob
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kantorpos/kantorpos/internal/store"
+)
+
+func TestFS(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := NewFS(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(content string) store.BlobRef {
+		w, err := s.Create(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, content)
+		ref, err := w.Commit(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ref
+	}
+	ref := put("hello world\r\n")
+	if ref.Size != 13 || ref.Hash != "572a95fee9c0f320030789e4883707affe12482fbb1ea04b3ea8267c87a890fb" {
+		t.Fatalf("ref = %+v", ref)
+	}
+	if again := put("hello world\r\n"); again != ref {
+		t.Fatalf("same content, different ref: %v %v", again, ref)
+	}
+	r, err := s.Open(ctx, ref.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 5)
+	if _, err := r.ReadAt(buf, 6); err != nil || string(buf) != "world" || r.Size() != 13 {
+		t.Fatalf("ReadAt = %q, %v, size %d", buf, err, r.Size())
+	}
+	r.Close()
+
+	// Aborted blobs leave nothing behind.
+	w, _ := s.Create(ctx)
+	io.WriteString(w, "discard me")
+	w.Abort()
+	w.Abort()
+	tmp, _ := os.ReadDir(filepath.Join(s.Dir, "tmp"))
+	if len(tmp) != 0 {
+		t.Fatalf("temp files left: %v", tmp)
+	}
+	var seen []string
+	s.Walk(ctx, func(h string, size int64, _ time.Time) error { seen = append(seen, h); return nil })
+	if len(seen) != 1 || seen[0] != ref.Hash {
+		t.Fatalf("Walk = %v", seen)
+	}
+	if err := s.Remove(ctx, ref.Hash); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Open(ctx, ref.Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Open removed = %v", err)
+	}
+	for _, bad := range []string{"../../etc/passwd", strings.Repeat("g", 64), ""} {
+		if _, err := s.Open(ctx, bad); err == nil || errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Open(%q) = %v, want invalid hash", bad, err)
+		}
+	}
+	if err := s.CheckSpace(0); err != nil {
+		t.Errorf("CheckSpace: %v", err)
+	}
+	s.Reserve = 1 << 62
+	if err := s.CheckSpace(0); !IsNoSpace(err) {
+		t.Errorf("CheckSpace with huge reserve = %v", err)
+	}
+}
