@@ -50,13 +50,21 @@ type env struct {
 	tlsClient *tls.Config
 }
 
-type envOption func(*Config)
+// blobReserve sets the free-space reserve of the blob store (disk-full tests).
+type blobReserve int64
 
-func newEnv(t testing.TB, opts ...envOption) *env {
+// newEnv takes options: func(*Config) or blobReserve.
+func newEnv(t testing.TB, opts ...any) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	blobs, err := blob.NewFS(filepath.Join(dir, "blobs"), 0)
+	var reserve int64
+	for _, o := range opts {
+		if r, ok := o.(blobReserve); ok {
+			reserve = int64(r)
+		}
+	}
+	blobs, err := blob.NewFS(filepath.Join(dir, "blobs"), reserve)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +97,9 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	serverTLS, clientTLS := testCerts(t)
 	cfg := Config{TLS: serverTLS}
 	for _, o := range opts {
-		o(&cfg)
+		if f, ok := o.(func(*Config)); ok {
+			f(&cfg)
+		}
 	}
 	var log *slog.Logger
 	if os.Getenv("IMAP_TEST_LOG") != "" {
@@ -374,4 +384,10 @@ func waitFor(t testing.TB, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func itoa(i int) string { return fmt.Sprint(i) }
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
 }

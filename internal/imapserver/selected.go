@@ -101,6 +101,8 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 // Idle implements imapserver.Session (RFC 2177): updates are written as
 // the mailbox's view receives them.
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	s.idleMu.Lock()
+	defer s.idleMu.Unlock()
 	s.tc.idling.Store(true)
 	defer s.tc.idling.Store(false)
 	if s.sel == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,10 @@ type session struct {
 	account  auth.Identity // zero until login
 	failures int
 	sel      *selected
+	// idleMu keeps Close from tearing sel down under Idle: when the
+	// connection drops during IDLE, the wire library closes the session
+	// without waiting for the Idle goroutine.
+	idleMu sync.Mutex
 
 	busy    atomic.Bool
 	byeSent atomic.Bool
@@ -82,9 +87,9 @@ func (s *session) bye(text string) {
 
 // Close implements imapserver.Session.
 func (s *session) Close() error {
-	if s.sel != nil {
-		s.unselect()
-	}
+	s.idleMu.Lock()
+	s.unselect()
+	s.idleMu.Unlock()
 	if s.account.AccountID != 0 {
 		s.srv.releaseAccount(s.account.AccountID)
 	}
