@@ -33,7 +33,6 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 		}
 	}
 	mbID := s.sel.mb.ID
-	var changed []store.MessageState
 	var failed error
 	for start := 0; start < len(refs); start += s.srv.cfg.FetchBatch {
 		part := refs[start:min(start+s.srv.cfg.FetchBatch, len(refs))]
@@ -54,7 +53,9 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 				}
 			}
 			if len(unseen) > 0 {
-				states, err := s.srv.backend.UpdateFlags(s.ctx, mbID, uidSetOf(unseen), store.FlagsAdd, []string{store.FlagSeen})
+				states, err := s.changeFlags(unseen, func() ([]store.MessageState, error) {
+					return s.srv.backend.UpdateFlags(s.ctx, mbID, uidSetOf(unseen), store.FlagsAdd, []string{store.FlagSeen})
+				})
 				if err != nil {
 					return s.storeErr("fetch: set \\Seen", err)
 				}
@@ -63,7 +64,6 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 						m.Flags, seenNow[st.UID] = st.Flags, true
 					}
 				}
-				changed = append(changed, states...)
 			}
 		}
 		for _, r := range part {
@@ -78,9 +78,6 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 				failed = err
 			}
 		}
-	}
-	if len(changed) > 0 {
-		s.syncOwn(changed)
 	}
 	if failed != nil {
 		return s.storeErr("fetch", failed)

@@ -114,6 +114,10 @@ type mailboxState struct {
 	uidNext  uint32
 	keywords map[string]string // lower case → as first seen
 	gone     bool              // the mailbox was deleted
+	// changing marks UIDs whose flags a session is changing right now: a
+	// sync that sees the change before that session does keeps the FETCH
+	// FLAGS update from it (it tells its client itself).
+	changing map[uint32]*imapserver.SessionTracker
 
 	syncMu sync.Mutex // one sync at a time
 	modseq uint64     // guarded by syncMu: changes up to here are applied
@@ -133,6 +137,7 @@ func (b *mailboxState) load(ctx context.Context) error {
 	b.modseq = mb.HighestModSeq
 	b.uids = make([]uint32, len(states))
 	b.keywords = map[string]string{}
+	b.changing = map[uint32]*imapserver.SessionTracker{}
 	for i, st := range states {
 		b.uids[i] = st.UID
 		b.noteKeywords(st.Flags)
@@ -237,7 +242,7 @@ func (b *mailboxState) sync(ctx context.Context, o *own) error {
 			newKeywords = true
 		}
 		if idx, ok := b.index(st.UID); ok {
-			var src *imapserver.SessionTracker
+			src := b.changing[st.UID]
 			if o != nil && o.flags[st.UID] == st.ModSeq {
 				src = o.tracker
 			}

@@ -10,17 +10,38 @@ import (
 	"github.com/kantorpos/kantorpos/internal/store"
 )
 
-// syncOwn brings the shared view up to date after this session changed
-// flags: the other sessions get FETCH FLAGS, this one (which already told
-// its client, or was asked to be .SILENT) does not.
-func (s *session) syncOwn(states []store.MessageState) {
-	o := &own{tracker: s.sel.tracker, flags: make(map[uint32]uint64, len(states))}
+// changeFlags runs a flag change of this session and brings the shared
+// view up to date: the other sessions get FETCH FLAGS, this one (which
+// tells its client itself, or was asked to be .SILENT) does not, even when
+// the change notification makes another sync see it first.
+func (s *session) changeFlags(uids []uint32, change func() ([]store.MessageState, error)) ([]store.MessageState, error) {
+	box, tr := s.sel.box, s.sel.tracker
+	box.mu.Lock()
+	for _, u := range uids {
+		box.changing[u] = tr
+	}
+	box.mu.Unlock()
+	defer func() {
+		box.mu.Lock()
+		for _, u := range uids {
+			if box.changing[u] == tr {
+				delete(box.changing, u)
+			}
+		}
+		box.mu.Unlock()
+	}()
+	states, err := change()
+	if err != nil {
+		return nil, err
+	}
+	o := &own{tracker: tr, flags: make(map[uint32]uint64, len(states))}
 	for _, st := range states {
 		o.flags[st.UID] = st.ModSeq
 	}
-	if err := s.sel.box.sync(s.ctx, o); err != nil {
+	if err := box.sync(s.ctx, o); err != nil {
 		s.log.Warn("sync after own change", "err", err)
 	}
+	return states, nil
 }
 
 // Store implements imapserver.Session: STORE FLAGS, +FLAGS, -FLAGS and
@@ -50,11 +71,11 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	}
 	mbID := s.sel.mb.ID
 	set := uidSetOf(refUIDs(refs))
-	states, err := s.srv.backend.UpdateFlags(s.ctx, mbID, set, op, names)
-	if err != nil {
+	if _, err := s.changeFlags(refUIDs(refs), func() ([]store.MessageState, error) {
+		return s.srv.backend.UpdateFlags(s.ctx, mbID, set, op, names)
+	}); err != nil {
 		return s.storeErr("store", err)
 	}
-	s.syncOwn(states)
 	if flags.Silent {
 		return nil
 	}
