@@ -48,6 +48,30 @@ type env struct {
 	plainAddr string
 	tlsAddr   string
 	tlsClient *tls.Config
+	panics    *panicCounter
+}
+
+// panicCounter counts log records that report a recovered panic.
+type panicCounter struct {
+	slog.Handler
+	n *atomic.Int64
+}
+
+func (p *panicCounter) Handle(ctx context.Context, r slog.Record) error {
+	if strings.Contains(strings.ToLower(r.Message), "panic") {
+		p.count().Add(1)
+	}
+	return p.Handler.Handle(ctx, r)
+}
+
+func (p *panicCounter) count() *atomic.Int64 { return p.n }
+
+func (p *panicCounter) WithAttrs(a []slog.Attr) slog.Handler {
+	return &panicCounter{Handler: p.Handler.WithAttrs(a), n: p.n}
+}
+
+func (p *panicCounter) WithGroup(g string) slog.Handler {
+	return &panicCounter{Handler: p.Handler.WithGroup(g), n: p.n}
 }
 
 // blobReserve sets the free-space reserve of the blob store (disk-full tests).
@@ -101,15 +125,16 @@ func newEnv(t testing.TB, opts ...any) *env {
 			f(&cfg)
 		}
 	}
-	var log *slog.Logger
+	var inner slog.Handler = slog.DiscardHandler
 	if os.Getenv("IMAP_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		inner = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
-	srv, err := New(cfg, Deps{Backend: st, Auth: svc, Blobs: blobs, Log: log})
+	panics := &panicCounter{Handler: inner, n: new(atomic.Int64)}
+	srv, err := New(cfg, Deps{Backend: st, Auth: svc, Blobs: blobs, Log: slog.New(panics)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: st, blobs: blobs, srv: srv, account: acct, tlsClient: clientTLS}
+	e := &env{t: t, store: st, blobs: blobs, srv: srv, account: acct, tlsClient: clientTLS, panics: panics}
 	plain, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
