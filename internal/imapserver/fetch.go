@@ -19,9 +19,17 @@ import (
 // query; only BODY[...] and BINARY[...] open the message. A non-PEEK body
 // section sets \Seen (unless the mailbox was EXAMINEd) and the new FLAGS are
 // returned with it (RFC 9051 6.4.5).
-func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *imap.FetchOptions) error {
+func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *imap.FetchOptions) (rerr error) {
 	defer s.enter()()
 	refs := s.resolve(numSet)
+	if len(refs) > 1 {
+		uncork := s.tc.cork()
+		defer func() {
+			if err := uncork(); err != nil && rerr == nil {
+				rerr = err
+			}
+		}()
+	}
 	needMeta := opts.Envelope || opts.BodyStructure != nil
 	markSeen := false
 	if !s.sel.readOnly {
@@ -107,7 +115,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, m *store.Messa
 	}
 	var failed error
 	if opts.Envelope || opts.BodyStructure != nil {
-		env, bs, err := s.structure(m)
+		env, bs, err := s.structure(m, opts.Envelope, opts.BodyStructure != nil)
 		if err != nil {
 			failed = err
 			env, bs = &msgmeta.Envelope{}, &msgmeta.Part{Type: "text", Subtype: "plain"}
@@ -223,10 +231,15 @@ func headerEnd(c store.Content) int64 {
 // structure returns a message's envelope and MIME structure from the
 // cache, or parses the message (and refreshes the cache) when the cache is
 // missing or outdated.
-func (s *session) structure(m *store.Message) (*msgmeta.Envelope, *msgmeta.Part, error) {
+func (s *session) structure(m *store.Message, wantEnv, wantBS bool) (env *msgmeta.Envelope, bs *msgmeta.Part, err error) {
 	if m.Meta != nil {
-		env, err1 := msgmeta.DecodeEnvelope(m.Meta.Envelope)
-		bs, err2 := msgmeta.DecodeBodyStructure(m.Meta.BodyStructure)
+		var err1, err2 error
+		if wantEnv {
+			env, err1 = msgmeta.DecodeEnvelope(m.Meta.Envelope)
+		}
+		if wantBS {
+			bs, err2 = msgmeta.DecodeBodyStructure(m.Meta.BodyStructure)
+		}
 		if err1 == nil && err2 == nil {
 			return env, bs, nil
 		}

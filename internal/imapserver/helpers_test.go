@@ -66,6 +66,11 @@ func (p *panicCounter) Handle(ctx context.Context, r slog.Record) error {
 
 func (p *panicCounter) count() *atomic.Int64 { return p.n }
 
+// Enabled lets warnings through even when the inner handler discards them.
+func (p *panicCounter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn || p.Handler.Enabled(ctx, l)
+}
+
 func (p *panicCounter) WithAttrs(a []slog.Attr) slog.Handler {
 	return &panicCounter{Handler: p.Handler.WithAttrs(a), n: p.n}
 }
@@ -76,6 +81,9 @@ func (p *panicCounter) WithGroup(g string) slog.Handler {
 
 // blobReserve sets the free-space reserve of the blob store (disk-full tests).
 type blobReserve int64
+
+// wrapBackend lets a test put a faulty backend in front of the store.
+type wrapBackend func(Backend) Backend
 
 // newEnv takes options: func(*Config) or blobReserve.
 func newEnv(t testing.TB, opts ...any) *env {
@@ -130,7 +138,13 @@ func newEnv(t testing.TB, opts ...any) *env {
 		inner = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
 	panics := &panicCounter{Handler: inner, n: new(atomic.Int64)}
-	srv, err := New(cfg, Deps{Backend: st, Auth: svc, Blobs: blobs, Log: slog.New(panics)})
+	var backend Backend = st
+	for _, o := range opts {
+		if w, ok := o.(wrapBackend); ok {
+			backend = w(backend)
+		}
+	}
+	srv, err := New(cfg, Deps{Backend: backend, Auth: svc, Blobs: blobs, Log: slog.New(panics)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -347,6 +347,59 @@ type trackedConn struct {
 	id     string
 	idling atomic.Bool
 	once   sync.Once
+
+	// The wire library flushes after every response line; while a long
+	// response is corked (FETCH of many messages), writes are gathered so
+	// that thousands of responses do not cost thousands of syscalls.
+	wmu    sync.Mutex
+	corked bool
+	wbuf   []byte
+}
+
+// corkSize is how much a corked connection gathers before writing.
+const corkSize = 64 << 10
+
+func (c *trackedConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.corked {
+		return c.Conn.Write(p)
+	}
+	c.wbuf = append(c.wbuf, p...)
+	if len(c.wbuf) >= corkSize {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// cork starts gathering writes; the returned function writes them out and
+// stops gathering, and reports a write failure.
+func (c *trackedConn) cork() func() error {
+	c.wmu.Lock()
+	c.corked = true
+	c.wmu.Unlock()
+	return func() error {
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		c.corked = false
+		return c.flushLocked()
+	}
+}
+
+func (c *trackedConn) flushLocked() error {
+	if len(c.wbuf) == 0 {
+		return nil
+	}
+	c.Conn.SetWriteDeadline(time.Now().Add(5 * time.Minute))
+	_, err := c.Conn.Write(c.wbuf)
+	c.Conn.SetWriteDeadline(time.Time{})
+	c.wbuf = c.wbuf[:0]
+	if cap(c.wbuf) > 4*corkSize {
+		c.wbuf = nil
+	}
+	return err
 }
 
 func (c *trackedConn) Close() error {
