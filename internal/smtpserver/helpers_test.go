@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
@@ -226,6 +227,15 @@ func code(err error) int {
 		return se.Code
 	}
 	return 0
+}
+
+// enhanced returns the enhanced status code of err ("5.7.1"), or "".
+func enhanced(err error) string {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
+	}
+	return ""
 }
 
 // raw is a line-level client for malformed input.

@@ -237,7 +237,7 @@ func TestMailLoop(t *testing.T) {
 	hops := func(n int) string {
 		return strings.Repeat("Received: from a by b; Mon, 1 Jan 2024 00:00:00 +0000\r\n", n)
 	}
-	if err := send(c, "s@ext.test", []string{"alice@local.test"}, hops(31)+simpleMsg); code(err) != 554 || !strings.Contains(err.Error(), "loop") {
+	if err := send(c, "s@ext.test", []string{"alice@local.test"}, hops(31)+simpleMsg); code(err) != 554 || enhanced(err) != "5.4.6" {
 		t.Fatalf("31 hops: %v", err)
 	}
 	if err := send(c, "s@ext.test", []string{"alice@local.test"}, hops(30)+simpleMsg); err != nil {
