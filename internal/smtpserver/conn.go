@@ -27,8 +27,9 @@ type conn struct {
 	log      *slog.Logger
 	hostname string
 
-	guard      *cmdGuard // nil when off (implicit TLS)
-	httpClosed bool      // guard tripped: further reads fail
+	guard        *cmdGuard // nil when off (implicit TLS)
+	httpClosed   bool      // guard tripped: further reads fail
+	httpRejected bool      // the 421 was sent
 
 	closeAfterWrite atomic.Bool
 	inTx            atomic.Bool // in a mail transaction (MAIL .. end of DATA)
@@ -44,6 +45,7 @@ const writeGrace = 10 * time.Second
 
 func (c *conn) Read(p []byte) (int, error) {
 	if c.httpClosed {
+		c.rejectHTTP() // once the commands before the HTTP line are answered
 		return 0, io.EOF
 	}
 	n, err := c.Conn.Read(p)
@@ -62,6 +64,10 @@ func (c *conn) Read(p []byte) (int, error) {
 }
 
 func (c *conn) rejectHTTP() {
+	if c.httpRejected {
+		return
+	}
+	c.httpRejected = true
 	c.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c.Conn, "421 4.7.0 "+c.hostname+" HTTP request on SMTP port, closing connection\r\n")
 	c.Close()

@@ -339,3 +339,5 @@ func needCommand(t testing.TB, name, debPackage string) string {
 }
 
 const simpleMsg = "From: Sender <sender@ext.test>\r\nTo: alice@local.test\r\nSubject: hello\r\n\r\nHello, Alice.\r\n"
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
