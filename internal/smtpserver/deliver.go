@@ -173,13 +173,11 @@ func (s *session) spool(tx *transaction, sr *strictReader, now time.Time) (*spoo
 func (s *session) buildDelivery(tx *transaction, msg *spooled, now time.Time) (*store.Delivery, error) {
 	deps := s.srv.deps
 	d := &store.Delivery{Blob: msg.ref, ReceivedAt: now}
-	if deps.Meta != nil {
-		meta, err := s.parseMeta(msg.ref)
-		if err != nil {
-			s.log.Warn("metadata", "err", err) // delivered without metadata
-		}
-		d.Meta = meta
+	meta, err := s.parseMeta(msg.ref)
+	if err != nil {
+		s.log.Warn("metadata", "err", err) // delivered without metadata
 	}
+	d.Meta = meta
 	var verdict Verdict
 	if deps.Inbound != nil && !s.submission() {
 		v, err := s.checkInbound(tx, msg)

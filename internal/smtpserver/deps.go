@@ -120,7 +120,8 @@ type Deps struct {
 	TLS       *tls.Config
 	Clock     clock.Clock
 	Log       *slog.Logger
-	// Meta parses message metadata; nil stores messages without it.
+	// Meta parses message metadata; nil means msgmeta.Parse with its
+	// default limits.
 	Meta    MetaParser
 	Inbound InboundChecker // optional, MX only
 	Signer  Signer         // optional, submission only

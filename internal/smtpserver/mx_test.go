@@ -34,6 +34,9 @@ func TestMXDeliversLocally(t *testing.T) {
 	if strings.Contains(got, "Message-ID") || strings.Contains(got, "\r\nDate:") {
 		t.Errorf("MX must not add Date or Message-ID:\n%s", got)
 	}
+	if d.Meta == nil || d.Meta.Subject != "hello" || !strings.Contains(d.Meta.From, "sender@ext.test") {
+		t.Errorf("meta %+v", d.Meta)
+	}
 	if d.ReceivedAt.IsZero() || d.Blob.Size != int64(len(got)-len(d.Local[0].Prefix)) {
 		t.Errorf("delivery %+v", d)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -18,6 +19,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/kantorpos/kantorpos/internal/clock"
+	"github.com/kantorpos/kantorpos/internal/msgmeta"
+	"github.com/kantorpos/kantorpos/internal/store"
 )
 
 // Server serves one kind of SMTP listener. Create it with New, then call
@@ -62,6 +65,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.log = s.log.With("kind", cfg.Kind.String())
 	if s.clk == nil {
 		s.clk = clock.Real{}
+	}
+	if s.deps.Meta == nil {
+		s.deps.Meta = func(r io.Reader) (*store.MessageMeta, error) { return msgmeta.Parse(r, msgmeta.Limits{}) }
 	}
 	if deps.TLS != nil {
 		s.tls = serverTLS(deps.TLS)
