@@ -113,6 +113,7 @@ func (c *conn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
 		err = c.Conn.Close()
+		c.log.Info("disconnect")
 		if c.release != nil {
 			c.release()
 		}
