@@ -98,8 +98,13 @@ func (v *Verifier) verifyDKIM(ctx context.Context, msg io.Reader, fields []field
 		if vf.Err != nil {
 			r.Reason = sanitize(vf.Err.Error())
 		}
+		if r.Value == authres.ResultTempError {
+			// The resolver's error names our DNS server: keep it in the
+			// log, out of the header.
+			r.Reason = "key unavailable: temporary DNS failure"
+		}
 		v.log().Debug("dkim check", "domain", r.Domain, "selector", r.Selector, "alg", r.Algorithm,
-			"result", string(r.Value), "reason", r.Reason)
+			"result", string(r.Value), "err", errText(vf.Err))
 		results = append(results, r)
 	}
 	return results, nil

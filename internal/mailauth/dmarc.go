@@ -73,7 +73,8 @@ func (v *Verifier) dmarcRecord(ctx context.Context, domain string) (*dmarc.Recor
 	case dns.IsNotFound(err):
 		return nil, errNoDMARC
 	case err != nil:
-		return nil, fmt.Errorf("%w: _dmarc.%s: %v", errTempDMARC, domain, err)
+		v.log().Debug("dmarc lookup failed", "domain", domain, "err", err.Error())
+		return nil, fmt.Errorf("%w looking up _dmarc.%s", errTempDMARC, domain)
 	}
 	var found []string
 	for _, t := range txts {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/mail"
+	"regexp"
 	"strings"
 
 	"github.com/kantorpos/kantorpos/internal/mailaddr"
@@ -255,11 +256,16 @@ func tagValue(list, tag string) string {
 	return ""
 }
 
+// resolverAddr matches the " on 10.0.0.53:53" that Go's resolver puts in
+// its errors; it names our DNS server and does not belong in a header.
+var resolverAddr = regexp.MustCompile(` on [0-9A-Fa-f.:\[\]]+:[0-9]+`)
+
 // sanitize makes a string taken from the network safe for a header field
 // parameter or a log line: control characters, quotes and backslashes are
 // replaced and the length is capped.
 func sanitize(s string) string {
 	const max = 200
+	s = resolverAddr.ReplaceAllString(s, "")
 	if len(s) > max {
 		s = s[:max]
 	}

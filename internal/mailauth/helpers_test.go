@@ -8,11 +8,13 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kantorpos/kantorpos/internal/dns"
 	"github.com/kantorpos/kantorpos/internal/dns/dnstest"
 )
 
@@ -113,3 +115,11 @@ var (
 	ip1 = netip.MustParseAddr("127.0.0.1")
 	ip2 = netip.MustParseAddr("127.0.0.2")
 )
+
+// hangingResolver answers TXT queries only when the context ends.
+type hangingResolver struct{ dns.Resolver }
+
+func (hangingResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	<-ctx.Done()
+	return nil, &net.DNSError{Err: ctx.Err().Error(), Name: name, IsTimeout: true}
+}

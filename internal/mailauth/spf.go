@@ -88,11 +88,13 @@ func (v *Verifier) spfCheck(ctx context.Context, ip netip.Addr, helo, sender str
 	value := authres.ResultValue(r)
 	reason := ""
 	switch r {
-	case spf.TempError, spf.PermError:
-		reason = "spf: " + sanitize(errText(err))
+	case spf.TempError:
+		reason = "temporary DNS failure" // details (our resolver's address) go to the log only
+	case spf.PermError:
+		reason = sanitize(errText(err))
 	case spf.None:
 		if err != nil && !errors.Is(err, spf.ErrNoResult) {
-			reason = "spf: " + sanitize(err.Error())
+			reason = sanitize(err.Error())
 		}
 	}
 	v.log().Debug("spf check", "ip", ip.String(), "sender", sanitize(sender), "result", string(r), "err", errText(err))
