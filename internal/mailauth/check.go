@@ -110,10 +110,16 @@ func (c checker) addr(ctx context.Context, f *Finding) {
 	want, _ := netip.ParseAddr(f.Record.Value)
 	for _, ip := range ips {
 		a, _ := netip.AddrFromSlice(ip.IP)
-		f.Got = append(f.Got, a.Unmap().String())
+		if a = a.Unmap(); a.Is4() == (f.Record.Type == "A") {
+			f.Got = append(f.Got, a.String())
+		}
 	}
 	if slices.Contains(f.Got, want.String()) {
 		f.Status = StatusOK
+		return
+	}
+	if len(f.Got) == 0 {
+		f.Status, f.Hint = StatusMissing, "no "+f.Record.Type+" record; add: "+zoneLine(f.Record)
 		return
 	}
 	f.Status, f.Hint = StatusWrong, f.Record.Name+" does not resolve to "+f.Record.Value
