@@ -23,9 +23,15 @@
 //     message carries Authentication-Results fields claiming our hostname:
 //     rewrite its header with StripForged(header, Hostname) first.
 //
-// Verify never fails on DNS trouble: it reports temperror results and, where
-// DMARC cannot conclude, TempFail (see checkDMARC for the exact rule). An SPF
-// fail alone does not reject: DMARC decides.
+// Verify never fails on DNS trouble, and its DNS work is bounded by
+// Verifier.Timeout. Temporary failures give temperror results; the action is
+// TempFail only when no aligned SPF or DKIM check passed and either the DMARC
+// policy lookup, or a check that could have produced an aligned pass, failed
+// temporarily, and the policy is not known to be p=none. A DNS hiccup thus
+// never becomes a reject or a quarantine, and a retry (451) decides later.
+// An SPF fail alone does not reject: forwarding breaks SPF, DMARC decides.
+// A message with zero or several From fields, or a From without a usable
+// domain, is rejected (RFC 7489 6.6.1, RFC 5322 3.6).
 //
 // CheckSPF can also be called on its own (after MAIL FROM) by a server that
 // wants to reject early; Verify repeats it otherwise.
@@ -37,8 +43,8 @@
 //	hdrs, err := mailauth.Sign(ctx, spool, keys, now)
 //
 // then store hdrs followed by the unchanged spool file. With no key
-// (ErrNoSigningKey) send unsigned and log it. Mail to port 25 from outside
-// is never signed.
+// (ErrNoSigningKey) send unsigned and log it. Mail that other servers
+// deliver to port 25 is never signed.
 //
 // # Keys and DNS
 //
@@ -46,22 +52,3 @@
 // (policy documented there); DNSRecord, Records and Format print the records
 // to publish, and CheckRecords says which are missing or wrong.
 package mailauth
-
-import "strings"
-
-// Reply returns the SMTP reply code, enhanced status code (RFC 3463) and
-// text for a message that must not be accepted; ok is false for Accept and
-// Quarantine, which are delivered (250). The text names the cause without
-// echoing anything the client sent except the From domain.
-func (r *Result) Reply() (code int, enhanced [3]int, text string, ok bool) {
-	switch r.Action {
-	case Reject:
-		if r.DMARC.Domain == "" {
-			return 550, [3]int{5, 7, 1}, "Message needs exactly one From field with a valid address (RFC 5322 3.6)", true
-		}
-		return 550, [3]int{5, 7, 1}, "Message rejected by the DMARC policy of " + strings.ToLower(r.DMARC.Domain), true
-	case TempFail:
-		return 451, [3]int{4, 7, 1}, "Temporary DNS failure checking sender authentication, try again later", true
-	}
-	return 250, [3]int{2, 0, 0}, "", false
-}

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/authres"
+	"github.com/emersion/go-msgauth/dkim"
 
+	"github.com/kantorpos/kantorpos/internal/clock"
 	"github.com/kantorpos/kantorpos/internal/dns/dnstest"
 )
 
@@ -145,5 +147,66 @@ func TestSignErrors(t *testing.T) {
 	cancel()
 	if _, err := Sign(ctx, bytes.NewReader([]byte(basicMessage("a@example.test"))), []DKIMKey{k}, t0); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: err = %v", err)
+	}
+}
+
+// TestVerifyTimeout: a DNS server that never answers TXT queries costs
+// Verify its Timeout, no more, and gives temperror and TempFail.
+func TestVerifyTimeout(t *testing.T) {
+	t.Parallel()
+	s := dnstest.New(t)
+	k := edKey(t, "example.test", "s1")
+	v := newVerifier(t, s)
+	v.Resolver = hangingResolver{v.Resolver}
+	v.Timeout = 300 * time.Millisecond
+	start := time.Now()
+	res := verify(t, v, ConnInfo{IP: ip1, HELO: "client.test", MailFrom: "a@example.test"},
+		sign(t, basicMessage("a@example.test"), k))
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Verify took %v with a %v timeout", took, v.Timeout)
+	}
+	if res.SPF.Value != authres.ResultTempError || len(res.DKIM) != 1 || res.DKIM[0].Value != authres.ResultTempError ||
+		res.DMARC.Value != authres.ResultTempError || res.Action != TempFail {
+		t.Errorf("spf %s, dkim %+v, dmarc %s, action %s; want temperror everywhere and TempFail",
+			res.SPF.Value, res.DKIM, res.DMARC.Value, res.Action)
+	}
+	code, enh, _, ok := res.Reply()
+	if !ok || code != 451 || enh != [3]int{4, 7, 1} {
+		t.Errorf("Reply = %d %v %v", code, enh, ok)
+	}
+}
+
+// TestVerifyExpiredSignature: x= is checked against the Verifier's clock.
+func TestVerifyExpiredSignature(t *testing.T) {
+	t.Parallel()
+	s := dnstest.New(t)
+	k := edKey(t, "example.test", "s1")
+	publish(t, s, k)
+	priv, err := k.signer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := basicMessage("a@example.test")
+	var signed bytes.Buffer
+	err = dkim.Sign(&signed, strings.NewReader(msg), &dkim.SignOptions{
+		Domain: k.Domain, Selector: k.Selector, Signer: priv,
+		Expiration: time.Now().Add(time.Hour), // go-msgauth checks x= against the wall clock
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		now  time.Time
+		want authres.ResultValue
+	}{
+		{time.Now(), authres.ResultPass},
+		{time.Now().Add(2 * time.Hour), authres.ResultPermError},
+	} {
+		v := newVerifier(t, s)
+		v.Clock = clock.NewFake(tt.now)
+		res := verify(t, v, ConnInfo{IP: ip1, HELO: "client.test"}, signed.String())
+		if len(res.DKIM) != 1 || res.DKIM[0].Value != tt.want {
+			t.Errorf("at %v: DKIM = %+v, want %s", tt.now, res.DKIM, tt.want)
+		}
 	}
 }

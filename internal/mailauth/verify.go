@@ -215,3 +215,20 @@ func (v *Verifier) formatResults(res *Result) string {
 	b.WriteString("\r\n")
 	return b.String()
 }
+
+// Reply returns the SMTP reply code, enhanced status code (RFC 3463) and
+// text for a message that must not be accepted; ok is false for Accept and
+// Quarantine, which are delivered (250). The text names the cause without
+// echoing anything the client sent except the From domain.
+func (r *Result) Reply() (code int, enhanced [3]int, text string, ok bool) {
+	switch r.Action {
+	case Reject:
+		if r.DMARC.Domain == "" {
+			return 550, [3]int{5, 7, 1}, "Message needs exactly one From field with a valid address (RFC 5322 3.6)", true
+		}
+		return 550, [3]int{5, 7, 1}, "Message rejected by the DMARC policy of " + strings.ToLower(r.DMARC.Domain), true
+	case TempFail:
+		return 451, [3]int{4, 7, 1}, "Temporary DNS failure checking sender authentication, try again later", true
+	}
+	return 250, [3]int{2, 0, 0}, "", false
+}
