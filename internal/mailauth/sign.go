@@ -43,11 +43,12 @@ func signingKeys(keys []DKIMKey, now time.Time) []DKIMKey {
 	return out
 }
 
-// Sign computes DKIM signatures for the message read from r, one per active
-// key (normally an ed25519 and an RSA key of the From domain), with
-// relaxed/relaxed canonicalization and sha256 (RFC 6376, RFC 8463). It
-// returns the DKIM-Signature header fields, CRLF-terminated, to prepend to
-// the message unchanged: the caller streams its spool file after them.
+// Sign computes DKIM signatures for the message read from r: one with the
+// newest signing key (DKIMKey.Signs) of each algorithm, so normally an
+// ed25519 signature (RFC 8463) and an RSA one for verifiers without
+// ed25519, with relaxed/relaxed canonicalization and sha256. It returns
+// the DKIM-Signature header fields, CRLF-terminated, to prepend to the
+// message unchanged: the caller streams its spool file after them.
 //
 // Only the header section is held in memory (at most DefaultMaxHeaderBytes);
 // the body is hashed as it streams. The t= tag comes from the wall clock
