@@ -121,7 +121,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		}, s.Clock),
 		Log: s.Log.With("component", "auth"),
 	}
-	s.Ops = &admin.Ops{Store: st, Hasher: hasher, Clock: s.Clock, Log: s.Log.With("component", "admin")}
+	s.Ops = &admin.Ops{Store: st, Hasher: hasher, Clock: s.Clock, Log: s.Log.With("component", "admin"),
+		NewDKIMKeys: admin.GenerateDKIMKeys, Published: admin.PublishedFromConfig(c), Resolver: s.Resolver}
 	hosts := []string{c.Hostname}
 	for _, h := range []string{"localhost", "127.0.0.1", "::1"} {
 		if h != c.Hostname {
