@@ -14,6 +14,7 @@ import (
 
 	"github.com/kantorpos/kantorpos/internal/auth"
 	"github.com/kantorpos/kantorpos/internal/clock"
+	"github.com/kantorpos/kantorpos/internal/dns"
 	"github.com/kantorpos/kantorpos/internal/mailaddr"
 	"github.com/kantorpos/kantorpos/internal/store"
 )
@@ -32,6 +33,10 @@ type Ops struct {
 	Log    *slog.Logger
 	// NewDKIMKeys, when set, makes the DKIM keys of a new domain.
 	NewDKIMKeys func(domain string, now time.Time) ([]store.DKIMKey, error)
+	// Published is what DNS records describe (host name, ports).
+	Published Published
+	// Resolver is used to check published records (nil: the system's).
+	Resolver dns.Resolver
 }
 
 // Error is an operation error with a message fit for the administrator.
