@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kantorpos/kantorpos/internal/testenv"
 )
 
 func hostPort(t *testing.T, addr string) (string, string) {
@@ -26,7 +28,7 @@ func hostPort(t *testing.T, addr string) (string, string) {
 func needPerlModule(t *testing.T, module, debPackage string) {
 	t.Helper()
 	if err := exec.Command("perl", "-M"+module, "-e", "1").Run(); err != nil {
-		needCommand(t, "perl-module-"+module+"-missing", debPackage)
+		testenv.NeedCommand(t, "perl-module-"+module+"-missing", debPackage)
 	}
 }
 
@@ -40,7 +42,7 @@ func run(t *testing.T, name string, args ...string) (string, error) {
 
 func TestSwaks(t *testing.T) {
 	t.Parallel()
-	needCommand(t, "swaks", "swaks")
+	testenv.NeedCommand(t, "swaks", "swaks")
 	needPerlModule(t, "IO::Socket::SSL", "libio-socket-ssl-perl")
 	needPerlModule(t, "Authen::SASL", "libauthen-sasl-perl")
 	e := newSQLEnv(t)
@@ -147,7 +149,7 @@ print("python ok")
 
 func TestPythonSmtplib(t *testing.T) {
 	t.Parallel()
-	needCommand(t, "python3", "python3")
+	testenv.NeedCommand(t, "python3", "python3")
 	e := newSQLEnv(t)
 	_, mxPort := hostPort(t, e.mx)
 	_, subPort := hostPort(t, e.sub)

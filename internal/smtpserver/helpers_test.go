@@ -15,8 +15,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -322,20 +320,6 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// needCommand skips (or fails under CI=true) when a program is missing.
-func needCommand(t testing.TB, name, debPackage string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		msg := name + " not found: install the Debian package " + debPackage
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return p
 }
 
 const simpleMsg = "From: Sender <sender@ext.test>\r\nTo: alice@local.test\r\nSubject: hello\r\n\r\nHello, Alice.\r\n"

@@ -13,8 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -351,17 +349,5 @@ func TestSQLSmuggling(t *testing.T) {
 		if strings.Contains(hdr, "SMUGGLED") {
 			t.Errorf("smuggled header:\n%q", m)
 		}
-	}
-}
-
-// needCommand skips (or fails under CI=true) when a program is missing.
-func needCommand(t *testing.T, name, debPackage string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		msg := name + " not found: install the Debian package " + debPackage
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
 	}
 }
