@@ -152,6 +152,18 @@ func (o *Ops) AddUser(ctx context.Context, address, password string) (store.Acco
 		return acc, fmt.Errorf("add user %s: %w", a.Key(), err)
 	}
 	o.log().Info("account added", "account", acc.Address)
+	// RFC 5321 4.5.1: every domain has a postmaster. Until the administrator
+	// says otherwise, the domain's first account receives its mail.
+	pm := "postmaster@" + a.Domain
+	if a.Key() != pm {
+		if targets, err := o.Store.AliasTargets(ctx, pm); err == nil && len(targets) == 0 {
+			if _, err := o.Store.Account(ctx, pm); errors.Is(err, store.ErrNotFound) {
+				if err := o.Store.AddAlias(ctx, store.Alias{Address: pm, Target: acc.Address}); err == nil {
+					o.log().Info("postmaster alias added", "alias", pm, "target", acc.Address)
+				}
+			}
+		}
+	}
 	return acc, nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/clock"
 	"github.com/kantorpos/kantorpos/internal/config"
 	"github.com/kantorpos/kantorpos/internal/dns"
+	"github.com/kantorpos/kantorpos/internal/router"
 	"github.com/kantorpos/kantorpos/internal/store/sqlstore"
 	"github.com/kantorpos/kantorpos/internal/tlsconf"
 )
@@ -50,6 +51,7 @@ type Server struct {
 	Auth     *auth.Service
 	Ops      *admin.Ops
 	TLS      *tlsconf.Manager
+	Router   *router.Router
 
 	mu        sync.Mutex
 	listeners []*listener
@@ -137,6 +139,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	s.Router = s.newRouter()
 	return s, nil
 }
 

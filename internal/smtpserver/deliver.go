@@ -100,6 +100,9 @@ func (s *session) spool(tx *transaction, sr *strictReader, now time.Time) (*spoo
 	if err != nil {
 		return nil, err
 	}
+	if deps := s.srv.deps; deps.HeaderFilter != nil && !s.submission() {
+		hdr = deps.HeaderFilter(hdr)
+	}
 	info := inspectHeader(parseFields(hdr))
 	// RFC 5321 6.3: stop mail loops.
 	if info.received > cfg.MaxReceived {

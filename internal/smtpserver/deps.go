@@ -125,4 +125,8 @@ type Deps struct {
 	Meta    MetaParser
 	Inbound InboundChecker // optional, MX only
 	Signer  Signer         // optional, submission only
+	// HeaderFilter, optional and MX only, rewrites the header section a
+	// client sent before it is stored (e.g. removing Authentication-Results
+	// fields that claim to be ours). It returns the new header section.
+	HeaderFilter func(header []byte) []byte
 }
