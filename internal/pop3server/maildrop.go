@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/kantorpos/kantorpos/internal/auth"
 	"github.com/kantorpos/kantorpos/internal/store"
@@ -126,15 +127,19 @@ func (d *maildrop) seenUIDs() store.UIDSet {
 	return set
 }
 
-// parseNumber parses a decimal argument: digits only, no sign, bounded.
+// parseNumber parses a decimal argument: digits only, no sign. Values
+// past 999999999 (TOP 1 9999999999) are clamped: no maildrop is that big.
 func parseNumber(s string) (int, bool) {
-	if s == "" || len(s) > 9 {
+	if s == "" || len(s) > 40 {
 		return 0, false
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
 			return 0, false
 		}
+	}
+	if len(strings.TrimLeft(s, "0")) > 9 {
+		return 999999999, true
 	}
 	n, err := strconv.Atoi(s)
 	return n, err == nil
