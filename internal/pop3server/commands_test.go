@@ -121,7 +121,7 @@ func TestCommandArgs(t *testing.T) {
 		{stateTransaction, "TOP 1 -1", "-ERR Invalid number of lines"},
 		{stateTransaction, "TOP 1 x", "-ERR Invalid number of lines"},
 		{stateTransaction, "TOP 1 99999999999999", "+OK Top of message follows"},
-		{stateTransaction, "LIST 0002", "+OK 0002 26"},
+		{stateTransaction, "LIST 0002", "+OK 2 26"},
 		{stateTransaction, "STAT", "+OK 2 52"},
 		{stateTransaction, "STAT 1", "-ERR Syntax error"},
 		{stateTransaction, "UIDL 2", "+OK 2 000000026553F101"},

@@ -81,16 +81,16 @@ func (d *maildrop) countDeleted() int {
 
 // message finds message number arg (1-based). Messages marked deleted
 // cannot be referred to (RFC 1939 5).
-func (d *maildrop) message(arg string) (*dropMsg, error) {
+func (d *maildrop) message(arg string) (int, *dropMsg, error) {
 	n, ok := parseNumber(arg)
 	if !ok || n < 1 || n > len(d.msgs) {
-		return nil, &respError{Text: "No such message"}
+		return 0, nil, &respError{Text: "No such message"}
 	}
 	m := &d.msgs[n-1]
 	if m.deleted {
-		return nil, &respError{Text: "Message already deleted"}
+		return 0, nil, &respError{Text: "Message already deleted"}
 	}
-	return m, nil
+	return n, m, nil
 }
 
 // uidl is the unique-id of a message (RFC 1939 7): its UID then the

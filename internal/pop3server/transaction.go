@@ -16,11 +16,11 @@ func (s *session) cmdSTAT(_ []string, _ string) error {
 // cmdLIST: RFC 1939 5, sizes in octets as stored.
 func (s *session) cmdLIST(args []string, _ string) error {
 	if len(args) == 1 {
-		m, err := s.drop.message(args[0])
+		n, m, err := s.drop.message(args[0])
 		if err != nil {
 			return err
 		}
-		return s.ok("%s %d", args[0], m.msg.Size)
+		return s.ok("%d %d", n, m.msg.Size)
 	}
 	n, size := s.drop.stat()
 	s.reply("+OK %d messages (%d octets)", n, size)
@@ -36,11 +36,11 @@ func (s *session) cmdLIST(args []string, _ string) error {
 // cmdUIDL: RFC 1939 7.
 func (s *session) cmdUIDL(args []string, _ string) error {
 	if len(args) == 1 {
-		m, err := s.drop.message(args[0])
+		n, m, err := s.drop.message(args[0])
 		if err != nil {
 			return err
 		}
-		return s.ok("%s %s", args[0], s.drop.uidl(m))
+		return s.ok("%d %s", n, s.drop.uidl(m))
 	}
 	s.reply("+OK Unique-ID listing follows")
 	for i := range s.drop.msgs {
@@ -54,7 +54,7 @@ func (s *session) cmdUIDL(args []string, _ string) error {
 
 // cmdRETR: RFC 1939 5.
 func (s *session) cmdRETR(args []string, _ string) error {
-	m, err := s.drop.message(args[0])
+	_, m, err := s.drop.message(args[0])
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func (s *session) cmdRETR(args []string, _ string) error {
 
 // cmdTOP: RFC 1939 7.
 func (s *session) cmdTOP(args []string, _ string) error {
-	m, err := s.drop.message(args[0])
+	_, m, err := s.drop.message(args[0])
 	if err != nil {
 		return err
 	}
@@ -107,12 +107,12 @@ func (s *session) sendMessage(m *dropMsg, bodyLines int) error {
 
 // cmdDELE marks a message; it is removed only at QUIT (RFC 1939 5).
 func (s *session) cmdDELE(args []string, _ string) error {
-	m, err := s.drop.message(args[0])
+	n, m, err := s.drop.message(args[0])
 	if err != nil {
 		return err
 	}
 	m.deleted = true
-	return s.ok("Message %s deleted", args[0])
+	return s.ok("Message %d deleted", n)
 }
 
 // cmdNOOP: RFC 1939 5.
