@@ -27,6 +27,9 @@ type Store interface {
 	Open(ctx context.Context, hash string) (Reader, error)
 	// Remove deletes a blob (the store calls it when no message refers to it).
 	Remove(ctx context.Context, hash string) error
+	// RemoveStale deletes a blob only if it was not (re)written recently,
+	// so that a delivery racing with garbage collection keeps its blob.
+	RemoveStale(ctx context.Context, hash string) (removed bool, err error)
 	// Walk calls fn for every committed blob (backup, verify, garbage collection).
 	Walk(ctx context.Context, fn func(hash string, size int64, modTime time.Time) error) error
 	// CheckSpace fails with ErrNoSpace when writing need more bytes would

@@ -24,6 +24,9 @@ type FS struct {
 	Dir string
 	// Reserve is the free space (bytes) kept back: CheckSpace fails below it.
 	Reserve int64
+	// MinAge is how recently written a blob must not be for RemoveStale
+	// to delete it (default 10 minutes; wall clock, from the file's mtime).
+	MinAge time.Duration
 }
 
 // NewFS creates the directories of a blob store at dir.
@@ -31,7 +34,7 @@ func NewFS(dir string, reserve int64) (*FS, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("blob: %w", err)
 	}
-	return &FS{Dir: dir, Reserve: reserve}, nil
+	return &FS{Dir: dir, Reserve: reserve, MinAge: 10 * time.Minute}, nil
 }
 
 func (s *FS) path(hash string) (string, error) {
@@ -93,11 +96,9 @@ func (w *fsWriter) Commit(ctx context.Context) (store.BlobRef, error) {
 	if err := ensureDir(dir); err != nil {
 		return fail(err)
 	}
-	if _, err := os.Stat(final); err == nil {
-		// Same content already stored: keep the existing file.
-		os.Remove(tmp)
-		return ref, nil
-	}
+	// Same content may already be stored: renaming over it anyway gives the
+	// file a fresh mtime, which keeps it safe from RemoveStale while the
+	// caller records its new reference.
 	if err := os.Rename(tmp, final); err != nil {
 		return fail(fmt.Errorf("blob: rename: %w", err))
 	}
@@ -177,6 +178,28 @@ func (s *FS) Remove(ctx context.Context, hash string) error {
 		return fmt.Errorf("blob: remove: %w", err)
 	}
 	return nil
+}
+
+// RemoveStale implements Store.
+func (s *FS) RemoveStale(ctx context.Context, hash string) (bool, error) {
+	p, err := s.path(hash)
+	if err != nil {
+		return false, err
+	}
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("blob: stat: %w", err)
+	}
+	if time.Since(fi.ModTime()) < s.MinAge {
+		return false, nil
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("blob: remove: %w", err)
+	}
+	return true, nil
 }
 
 // Walk implements Store.

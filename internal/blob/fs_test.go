@@ -82,3 +82,31 @@ func TestFS(t *testing.T) {
 		t.Errorf("CheckSpace with huge reserve = %v", err)
 	}
 }
+
+func TestRemoveStale(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := NewFS(t.TempDir(), 0)
+	w, _ := s.Create(ctx)
+	io.WriteString(w, "young")
+	ref, err := w.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if removed, err := s.RemoveStale(ctx, ref.Hash); err != nil || removed {
+		t.Fatalf("RemoveStale of a fresh blob = %v, %v", removed, err)
+	}
+	old := time.Now().Add(-time.Hour)
+	p, _ := s.path(ref.Hash)
+	os.Chtimes(p, old, old)
+	if removed, err := s.RemoveStale(ctx, ref.Hash); err != nil || !removed {
+		t.Fatalf("RemoveStale of an old blob = %v, %v", removed, err)
+	}
+	// Writing the same content again refreshes the file.
+	w, _ = s.Create(ctx)
+	io.WriteString(w, "young")
+	w.Commit(ctx)
+	if fi, err := os.Stat(p); err != nil || time.Since(fi.ModTime()) > time.Minute {
+		t.Fatalf("rewritten blob: %v %v", fi, err)
+	}
+}
