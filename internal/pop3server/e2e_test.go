@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,17 +41,16 @@ func TestE2EFetchmail(t *testing.T) { t.Parallel(); testFetchmail(t, newE2E(t)) 
 func TestE2EGetmail(t *testing.T)   { t.Parallel(); testGetmail(t, newE2E(t)) }
 func TestE2ECurl(t *testing.T)      { t.Parallel(); testCurl(t, newE2E(t)) }
 
-func e2eServers(t *testing.T, b Backend) (stlsAddr, tlsAddr string, certFile string) {
+func e2eServers(t *testing.T, b Backend, a Authenticator) (stlsAddr, tlsAddr string, certFile string) {
 	t.Helper()
 	tlsConf, certPEM := testTLS(t)
 	certFile = filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ta := newTestAuth(t, authNoLimit, testUsers)
 	var addrs [2]string
 	for i, implicit := range []bool{false, true} {
-		srv := &Server{Backend: b, Auth: ta, TLSConfig: tlsConf, Config: Config{ImplicitTLS: implicit}, Log: testLogger(t)}
+		srv := &Server{Backend: b, Auth: a, TLSConfig: tlsConf, Config: Config{ImplicitTLS: implicit}, Log: testLogger(t)}
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -323,7 +321,7 @@ func testCurl(t *testing.T, env *e2eEnv) {
 		return out
 	}
 	// pop3s:// (implicit TLS): LIST, then RETR 2.
-	if out := c("pop3s://" + env.tlsAddr + "/"); out != "1 "+strconv.Itoa(len(e2eMessage(1)))+"\r\n2 "+strconv.Itoa(len(e2eMessage(2)))+"\r\n" {
+	if out := c("pop3s://" + env.tlsAddr + "/"); out != "1 "+itoa(len(e2eMessage(1)))+"\r\n2 "+itoa(len(e2eMessage(2)))+"\r\n" {
 		t.Errorf("curl LIST = %q", out)
 	}
 	if out := c("pop3s://" + env.tlsAddr + "/2"); out != e2eMessage(2) {
@@ -343,3 +341,5 @@ func testCurl(t *testing.T, env *e2eEnv) {
 		t.Errorf("curl over plaintext logged in: %q", out)
 	}
 }
+
+func itoa(n int) string { return fmt.Sprint(n) }

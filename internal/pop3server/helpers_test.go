@@ -288,6 +288,8 @@ func mapKeys[M ~map[K]V, K comparable, V any](m M) func(func(K) bool) {
 	}
 }
 
+var authNoLimit = auth.LimiterConfig{FreeFailures: 1000, MaxFailures: 1000}
+
 // Test accounts: alice is account 1, bob account 2.
 var testUsers = map[string]string{"alice@example.test": "alice-pw", "bob@example.test": "bob pw with spaces"}
 
