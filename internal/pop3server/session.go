@@ -75,6 +75,7 @@ type session struct {
 	badCommands  int
 	authFailures int
 	drop         *maildrop // set in TRANSACTION
+	copyBuf      []byte    // RETR/TOP copy buffer, allocated at first use
 }
 
 func newSession(srv *Server, c net.Conn, ip netip.Addr, id uint64) *session {

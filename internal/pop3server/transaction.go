@@ -95,7 +95,10 @@ func (s *session) sendMessage(m *dropMsg, bodyLines int) error {
 		s.reply("+OK Top of message follows")
 	}
 	dw := newDotWriter(s.bw, bodyLines)
-	if _, err := io.Copy(dw, c); err != nil && !errors.Is(err, errTopDone) {
+	if s.copyBuf == nil {
+		s.copyBuf = make([]byte, 32*1024)
+	}
+	if _, err := io.CopyBuffer(dw, onlyReader{c}, s.copyBuf); err != nil && !errors.Is(err, errTopDone) {
 		s.log.Warn("pop3: sending message failed", "uid", m.msg.UID, "err", err)
 		return errCloseConn
 	}
@@ -154,3 +157,9 @@ func (s *session) cmdQUITUpdate(_ []string, _ string) error {
 	s.reply("+OK Bye, %d messages left", n)
 	return errCloseConn
 }
+
+// onlyReader hides any WriterTo of the content so that io.CopyBuffer uses
+// the session's buffer.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
