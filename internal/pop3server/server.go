@@ -188,6 +188,9 @@ func (srv *Server) Serve(l net.Listener) error {
 	if srv.Config.ImplicitTLS && srv.tlsConf == nil {
 		return errors.New("pop3server: ImplicitTLS without TLSConfig")
 	}
+	if srv.Backend == nil || srv.Auth == nil {
+		return errors.New("pop3server: Backend and Auth are required")
+	}
 	srv.mu.Lock()
 	if srv.closing {
 		srv.mu.Unlock()

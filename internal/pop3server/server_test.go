@@ -597,7 +597,7 @@ func TestPanicClosesOnlyThatConnection(t *testing.T) {
 
 func TestServeAfterShutdown(t *testing.T) {
 	t.Parallel()
-	srv := &Server{Backend: newMemBackend()}
+	srv := &Server{Backend: newMemBackend(), Auth: newTestAuth(t, authNoLimit, nil)}
 	if err := srv.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
