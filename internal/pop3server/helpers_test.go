@@ -11,7 +11,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -319,19 +318,20 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// needCommand skips (or fails when CI=true) when an external program is
-// missing, naming the Debian package that provides it.
-func needCommand(t testing.TB, cmd, debianPkg string) string {
+// needCommand is testenv.NeedCommand, which this package cannot import
+// (testenv wires the whole server, this package included): it skips with
+// the Debian package to install, or fails when CI=true.
+func needCommand(t testing.TB, name, debianPackage string) string {
 	t.Helper()
-	p, err := exec.LookPath(cmd)
-	if err != nil {
-		msg := fmt.Sprintf("%s not found: apt-get install %s", cmd, debianPkg)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
 	}
-	return p
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s not found: CI must install the Debian package %s (.ci/run)", name, debianPackage)
+	}
+	t.Skipf("%s not found: install the Debian package %s to run this test", name, debianPackage)
+	return ""
 }
 
 // fakeConn is an in-memory net.Conn: reads come from in, writes go to out.
