@@ -17,6 +17,7 @@ type memBackend struct {
 	locks     map[int64]bool
 	deletes   int // DeleteMessages calls
 	failOpen  error
+	failFetch error
 	failDel   error
 	openCount int
 }
@@ -98,6 +99,9 @@ func (b *memBackend) Mailbox(_ context.Context, accountID int64, name string) (s
 func (b *memBackend) FetchMessages(_ context.Context, mailboxID int64, uids store.UIDSet, _ store.FetchOptions) ([]store.Message, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.failFetch != nil {
+		return nil, b.failFetch
+	}
 	box, err := b.boxByID(mailboxID)
 	if err != nil {
 		return nil, err

@@ -168,3 +168,32 @@ func TestServeAfterShutdown(t *testing.T) {
 		t.Fatalf("Serve = %v", err)
 	}
 }
+
+// TestShutdownForced: a session stuck writing to a client that does not
+// read is closed when the Shutdown deadline passes; nothing is deleted.
+func TestShutdownForced(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, Config{AllowInsecureAuth: true})
+	ts.backend.add(1, strings.Repeat("a line that fills the socket buffers\r\n", 1<<20))
+	c := dial(t, ts.addr)
+	c.login("alice@example.test")
+	c.ok("DELE 1")
+	c.ok("RSET")
+	c.send("RETR 1") // and never read the answer
+	waitFor(t, "RETR under way", func() bool {
+		ts.backend.mu.Lock()
+		defer ts.backend.mu.Unlock()
+		return ts.backend.openCount == 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := ts.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want the deadline", err)
+	}
+	ts.mu.Lock()
+	n := len(ts.sessions)
+	ts.mu.Unlock()
+	if n != 0 || ts.backend.locked(1) || ts.backend.deleteCalls() != 0 {
+		t.Fatalf("after forced shutdown: %d sessions, locked %v, %d deletes", n, ts.backend.locked(1), ts.backend.deleteCalls())
+	}
+}

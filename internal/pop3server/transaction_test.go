@@ -222,3 +222,22 @@ func TestOpenFailure(t *testing.T) {
 	}
 	c.ok("NOOP")
 }
+
+func TestLoginStoreFailure(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, Config{AllowInsecureAuth: true})
+	ts.backend.failFetch = store.ErrUnavailable
+	c := dial(t, ts.addr)
+	c.ok("USER alice@example.test")
+	if l := c.cmd("PASS alice-pw"); l != "-ERR [SYS/TEMP] Unable to open maildrop, try again later" {
+		t.Fatalf("PASS = %q", l)
+	}
+	if ts.backend.locked(1) {
+		t.Fatal("lock kept after a failed login")
+	}
+	ts.backend.mu.Lock()
+	ts.backend.failFetch = nil
+	ts.backend.mu.Unlock()
+	c.login("alice@example.test")
+	c.ok("QUIT")
+}
