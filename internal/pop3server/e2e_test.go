@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kantorpos/kantorpos/internal/testutil"
 )
 
 // End-to-end tests with the clients people use: Python poplib, fetchmail,
@@ -108,7 +110,7 @@ print(json.dumps(out))
 `
 
 func testPoplib(t *testing.T, env *e2eEnv) {
-	python := needCommand(t, "python3", "python3")
+	python := testutil.NeedCommand(t, "python3", "python3")
 	for i := 1; i <= 3; i++ {
 		env.deliver(t, "alice@example.test", e2eMessage(i))
 	}
@@ -195,7 +197,7 @@ func countSubjects(t *testing.T, mbox string) int {
 // fetches nothing new (UIDL); without it, fetchmail downloads and the
 // server deletes.
 func testFetchmail(t *testing.T, env *e2eEnv) {
-	fetchmail := needCommand(t, "fetchmail", "fetchmail")
+	fetchmail := testutil.NeedCommand(t, "fetchmail", "fetchmail")
 	for i := 1; i <= 4; i++ {
 		env.deliver(t, "alice@example.test", e2eMessage(i))
 	}
@@ -258,7 +260,7 @@ func must[T any](v T, err error) T {
 }
 
 func testGetmail(t *testing.T, env *e2eEnv) {
-	getmail := needCommand(t, "getmail", "getmail6")
+	getmail := testutil.NeedCommand(t, "getmail", "getmail6")
 	for i := 1; i <= 3; i++ {
 		env.deliver(t, "alice@example.test", e2eMessage(i))
 	}
@@ -307,7 +309,7 @@ verbose = 2
 }
 
 func testCurl(t *testing.T, env *e2eEnv) {
-	curl := needCommand(t, "curl", "curl")
+	curl := testutil.NeedCommand(t, "curl", "curl")
 	for i := 1; i <= 2; i++ {
 		env.deliver(t, "alice@example.test", e2eMessage(i))
 	}

@@ -18,7 +18,6 @@ import (
 	"net/netip"
 	"net/textproto"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -316,22 +315,6 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// needCommand is testenv.NeedCommand, which this package cannot import
-// (testenv wires the whole server, this package included): it skips with
-// the Debian package to install, or fails when CI=true.
-func needCommand(t testing.TB, name, debianPackage string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found: CI must install the Debian package %s (.ci/run)", name, debianPackage)
-	}
-	t.Skipf("%s not found: install the Debian package %s to run this test", name, debianPackage)
-	return ""
 }
 
 // fakeConn is an in-memory net.Conn: reads come from in, writes go to out.
