@@ -43,7 +43,7 @@ type fixture struct {
 // setup starts a receiver configured by rc and a DNS server with records,
 // and builds a Transport whose MX port is the receiver's. mod may adjust
 // the Config before New.
-func setup(t *testing.T, rc recvConfig, records []string, mod func(*Config)) *fixture {
+func setup(t testing.TB, rc recvConfig, records []string, mod func(*Config)) *fixture {
 	t.Helper()
 	f := &fixture{dns: dnstest.New(t), rcv: newReceiver(t, rc), logs: &syncBuffer{}}
 	if len(records) > 0 {
