@@ -11,6 +11,7 @@ import (
 
 	"github.com/kantorpos/kantorpos/internal/clock"
 	"github.com/kantorpos/kantorpos/internal/dns"
+	"github.com/kantorpos/kantorpos/internal/mailaddr"
 )
 
 // Config configures a Transport. Zero values take the defaults shown.
@@ -96,7 +97,7 @@ type Route struct {
 // Routes picks a route per recipient domain.
 type Routes struct {
 	Default *Route           // for domains without their own route; nil: direct MX
-	Domains map[string]Route // per recipient domain, lower-case A-labels
+	Domains map[string]Route // per recipient domain (IDNA and case are normalised)
 }
 
 func (c *Config) setDefaults() error {
@@ -153,7 +154,11 @@ func (c *Config) setDefaults() error {
 		if err != nil {
 			return fmt.Errorf("delivery: route for %s: %w", d, err)
 		}
-		doms[strings.TrimSuffix(strings.ToLower(d), ".")] = r
+		key, err := mailaddr.ParseDomain(d)
+		if err != nil {
+			return fmt.Errorf("delivery: route for %q: %w", d, err)
+		}
+		doms[key] = r
 	}
 	c.Routes.Domains = doms
 	return nil

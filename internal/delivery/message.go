@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"strings"
 	"time"
 )
 
@@ -87,27 +86,6 @@ func (r RcptResult) Diagnostic() string {
 		return ""
 	}
 	return Reply{Code: r.Code, Enhanced: r.Enhanced, Lines: []string{r.Message}}.String()
-}
-
-// domain returns the common recipient domain, lower-cased.
-func (m *Message) domain() (string, error) {
-	if len(m.Rcpts) == 0 {
-		return "", fmt.Errorf("message has no recipients")
-	}
-	var d string
-	for i, r := range m.Rcpts {
-		at := strings.LastIndexByte(r.Addr, '@')
-		if at < 0 {
-			return "", fmt.Errorf("recipient %q has no domain", r.Addr)
-		}
-		rd := strings.ToLower(strings.TrimSuffix(r.Addr[at+1:], "."))
-		if i == 0 {
-			d = rd
-		} else if rd != d {
-			return "", fmt.Errorf("recipients of one message must share a domain: %q and %q", d, rd)
-		}
-	}
-	return d, nil
 }
 
 // failure is an outcome we decided ourselves (not a remote reply), or a

@@ -131,6 +131,7 @@ func TestConfigValidation(t *testing.T) {
 	c := base()
 	c.Resolver = dummyResolver()
 	c.Routes.Default = &Route{Host: "relay.test", Mode: ModeTLS}
+	c.Routes.Domains = map[string]Route{"BÜCHER.test.": {Host: "relay.test"}}
 	tr, err := New(c)
 	if err != nil {
 		t.Fatal(err)
@@ -138,5 +139,8 @@ func TestConfigValidation(t *testing.T) {
 	defer tr.Close()
 	if tr.cfg.Port != 25 || tr.cfg.Routes.Default.Port != 465 || tr.cfg.Timeouts.DataEnd == 0 {
 		t.Errorf("defaults not applied: %+v", tr.cfg)
+	}
+	if r := tr.cfg.route("xn--bcher-kva.test"); r == nil || r.Host != "relay.test" || r.Port != 587 || r.Mode != ModeSTARTTLS {
+		t.Errorf("route keys are not normalised: %+v", tr.cfg.Routes.Domains)
 	}
 }

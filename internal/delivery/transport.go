@@ -59,28 +59,19 @@ func (t *Transport) Deliver(ctx context.Context, m *Message) []RcptResult {
 		}
 		return res
 	}
-	domain, err := m.domain()
-	if err != nil {
-		f := tempFail("4.3.5", "cannot deliver this message as given", err)
-		t.logResults(domain, nil, fillAll(f))
-		return res
-	}
 	if m.Open == nil {
 		return fillAll(tempFail("4.3.0", "message has no body", errors.New("delivery: Message.Open is nil")))
 	}
-
 	// Check the envelope before any network work.
 	env, f := t.envelope(m, res)
 	if f != nil {
 		fillAll(f)
-		t.logResults(domain, nil, res)
+	}
+	if f != nil || len(env.rcpts) == 0 {
+		t.logResults(env.domain, nil, res)
 		return res
 	}
-	if len(env.rcpts) == 0 {
-		t.logResults(domain, nil, res)
-		return res
-	}
-
+	domain := env.domain
 	route := t.cfg.route(domain)
 	var targets []target
 	if route != nil {
@@ -99,14 +90,17 @@ func (t *Transport) Deliver(ctx context.Context, m *Message) []RcptResult {
 
 // envelope is the validated SMTP form of a message's addresses.
 type envelope struct {
-	from  string
-	utf8  bool  // SMTPUTF8 is needed
-	rcpts []int // indexes into Message.Rcpts of valid recipients
-	addrs []string
+	domain string // the recipients' domain: lower-case A-labels, or a literal
+	from   string
+	utf8   bool  // SMTPUTF8 is needed
+	rcpts  []int // indexes into Message.Rcpts of valid recipients
+	addrs  []string
 }
 
-// envelope validates the sender and recipients. An invalid recipient is a
-// PermFail for that recipient alone; an invalid sender fails them all.
+// envelope validates the sender and recipients (mailaddr.Parse: IDNA
+// domains become A-labels). An invalid recipient is a PermFail for that
+// recipient alone; an invalid sender fails them all, and recipients of
+// different domains fail them all temporarily.
 func (t *Transport) envelope(m *Message, res []RcptResult) (envelope, *failure) {
 	env := envelope{utf8: m.SMTPUTF8}
 	if m.From != "" && m.From != "<>" {
@@ -122,6 +116,13 @@ func (t *Transport) envelope(m *Message, res []RcptResult) (envelope, *failure) 
 		if err != nil {
 			res[i] = permFail("5.1.3", fmt.Sprintf("invalid recipient address %q", sanitize(r.Addr)), err).result(r.Addr, t.cfg.Clock.Now())
 			continue
+		}
+		if len(env.rcpts) == 0 {
+			env.domain = a.Domain
+		} else if a.Domain != env.domain {
+			// A caller bug: the queue groups recipients by domain.
+			return env, tempFail("4.3.5", "cannot deliver this message as given",
+				fmt.Errorf("delivery: recipients of one message must share a domain: %s and %s", env.domain, a.Domain))
 		}
 		env.utf8 = env.utf8 || !a.IsASCII()
 		env.rcpts = append(env.rcpts, i)

@@ -420,3 +420,31 @@ func TestNullSender(t *testing.T) {
 		t.Errorf("no MAIL FROM:<> on the wire")
 	}
 }
+
+// TestEnvelope: IDNA domains are looked up and sent as A-labels; mixed
+// domains in one message are a caller error (temporary, nothing lost).
+func TestEnvelope(t *testing.T) {
+	t.Parallel()
+	t.Run("IDNA domain", func(t *testing.T) {
+		t.Parallel()
+		f := setup(t, recvConfig{}, []string{"xn--bcher-kva.test. MX 10 mx.b.test.", "mx.b.test. A 127.0.0.1"}, nil)
+		r := deliver(t, f.tr, newMsg(simpleBody, "bob@bücher.test"))[0]
+		if r.Status != Delivered || r.Host != "mx.b.test" {
+			t.Fatalf("got %v via %q %d %s (err %v)", r.Status, r.Host, r.Code, r.Message, r.Err)
+		}
+		if got := f.rcv.messages()[0].rcpts[0]; got != "bob@xn--bcher-kva.test" {
+			t.Errorf("RCPT %q", got)
+		}
+	})
+	t.Run("mixed domains", func(t *testing.T) {
+		t.Parallel()
+		f := setup(t, recvConfig{}, mxRecords, nil)
+		res := deliver(t, f.tr, newMsg(simpleBody, "bob@b.test", "bad@", "carol@c.test"))
+		if res[0].Status != TempFail || res[0].Enhanced != "4.3.5" || res[2].Status != TempFail || res[1].Status != PermFail {
+			t.Errorf("got %v %s / %v %s / %v %s", res[0].Status, res[0].Enhanced, res[1].Status, res[1].Enhanced, res[2].Status, res[2].Enhanced)
+		}
+		if acc, _ := f.rcv.stats(); acc != 0 {
+			t.Errorf("%d connections", acc)
+		}
+	})
+}
