@@ -217,6 +217,27 @@ func TestScripted(t *testing.T) {
 			want: []want{{TempFail, 451, "4.4.2", ""}, {PermFail, 550, "5.1.1", "unknown"}},
 		},
 		{
+			name: "4xx to the DATA command, lockstep",
+			scripts: [][]step{seq([]step{greet,
+				{expect: "EHLO mta.a.test"}, {send: "250 mx.b.test"},
+				{expect: "MAIL FROM:<alice@a.test>"}, {send: "250 ok"},
+				{expect: "RCPT TO:<bob@b.test>"}, {send: "250 ok"},
+				{expect: "RCPT TO:<carol@b.test>"}, {send: "550 5.1.1 unknown"},
+				{expect: "DATA"}, {send: "451 4.3.0 try later"},
+			}, quit)},
+			want: []want{{TempFail, 451, "4.3.0", "try later"}, {PermFail, 550, "5.1.1", "unknown"}},
+		},
+		{
+			name: "4xx to the DATA command, pipelined",
+			scripts: [][]step{seq([]step{greet,
+				{expect: "EHLO mta.a.test"}, {send: "250-mx.b.test\n250 PIPELINING"},
+				{expect: "MAIL FROM:<alice@a.test>"}, {expect: "RCPT TO:<bob@b.test>"},
+				{expect: "RCPT TO:<carol@b.test>"}, {expect: "DATA"},
+				{send: "250 ok\n250 ok\n250 ok\n451 4.3.0 try later"},
+			}, quit)},
+			want: []want{{TempFail, 451, "4.3.0", "try later"}, {TempFail, 451, "4.3.0", "try later"}},
+		},
+		{
 			name:    "reply line too long",
 			scripts: [][]step{{{send: "220 " + strings.Repeat("x", 5000)}}},
 			want:    []want{{TempFail, 451, "4.4.2", ""}, {TempFail, 451, "4.4.2", ""}},
@@ -282,4 +303,32 @@ func TestWriteLineRefusesCRLF(t *testing.T) {
 	if err := c.writeLine("RCPT TO:<a@b>\r\nDATA"); !errors.Is(err, errProtocol) {
 		t.Errorf("got %v", err)
 	}
+}
+
+// TestStalePooledConnection: the server drops a connection while it sits
+// in the pool; the next message finds RSET failing and dials afresh.
+func TestStalePooledConnection(t *testing.T) {
+	t.Parallel()
+	tx := func(rcpt string) []step {
+		return []step{
+			{expect: "MAIL FROM:<alice@a.test>"}, {send: "250 ok"},
+			{expect: "RCPT TO:<" + rcpt + ">"}, {send: "250 ok"},
+			{expect: "DATA"}, {send: "354 go"},
+			{body: true}, {send: "250 ok"},
+		}
+	}
+	ehlo := []step{greet, {expect: "EHLO mta.a.test"}, {send: "250 mx.b.test"}}
+	port, wait := scripted(t, nil,
+		seq(ehlo, tx("bob@b.test")), // then the server closes: no QUIT
+		seq(ehlo, tx("carol@b.test"), quit),
+	)
+	tr := scriptedTransport(t, port, func(c *Config) { c.Pool = PoolConfig{IdleTimeout: time.Minute} })
+	if r := deliver(t, tr, newMsg(simpleBody, "bob@b.test"))[0]; r.Status != Delivered {
+		t.Fatalf("first: %v %d %s", r.Status, r.Code, r.Message)
+	}
+	if r := deliver(t, tr, newMsg(simpleBody, "carol@b.test"))[0]; r.Status != Delivered {
+		t.Fatalf("second: %v %d %s (err %v)", r.Status, r.Code, r.Message, r.Err)
+	}
+	tr.Close()
+	wait()
 }

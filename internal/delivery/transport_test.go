@@ -448,3 +448,23 @@ func TestEnvelope(t *testing.T) {
 		}
 	})
 }
+
+// TestEqualPreference: hosts of equal preference are tried in random
+// order (RFC 5321 5.1), so over many attempts both are used first.
+func TestEqualPreference(t *testing.T) {
+	t.Parallel()
+	f := setup(t, recvConfig{}, []string{
+		"b.test. MX 10 mx1.b.test.", "b.test. MX 10 mx2.b.test.",
+		"mx1.b.test. A 127.0.0.1", "mx2.b.test. A 127.0.0.1"}, func(c *Config) { c.Pool.Disable = true })
+	seen := map[string]int{}
+	for range 40 { // both hosts first at least once: fails with probability 2^-39
+		r := deliver(t, f.tr, newMsg(simpleBody, "bob@b.test"))[0]
+		if r.Status != Delivered {
+			t.Fatalf("got %v %d %s", r.Status, r.Code, r.Message)
+		}
+		seen[r.Host]++
+	}
+	if seen["mx1.b.test"] == 0 || seen["mx2.b.test"] == 0 {
+		t.Errorf("hosts used: %v", seen)
+	}
+}
