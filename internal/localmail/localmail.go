@@ -76,10 +76,11 @@ func (in *Injector) Inject(ctx context.Context, from string, to []string, conten
 		switch r.Status {
 		case router.Deliver:
 			for _, l := range r.Local {
-				if seen["l:"+l.Address] {
+				key := fmt.Sprint("l:", l.Account.ID) // one copy per account
+				if seen[key] {
 					continue
 				}
-				seen["l:"+l.Address] = true
+				seen[key] = true
 				d.Local = append(d.Local, store.LocalDelivery{AccountID: l.Account.ID,
 					Prefix: []byte(returnPath + "Delivered-To: " + l.Address + "\r\n")})
 			}
