@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kantorpos/kantorpos/internal/store"
+	"github.com/kantorpos/kantorpos/internal/testutil"
 )
 
 // certFile writes the server's (public) certificate for external clients.
@@ -45,7 +46,7 @@ func run(t *testing.T, name string, args ...string) string {
 // A scripted mailbox session with Python's imaplib.
 func TestPythonImaplib(t *testing.T) {
 	t.Parallel()
-	python := needCommand(t, "python3", "python3")
+	python := testutil.Python(t, "imaplib", "python3")
 	e := newEnv(t)
 	e.deliver(t, "", testMsg("hello from smtp", "the quick brown fox"))
 	script := `
@@ -96,7 +97,7 @@ print("imaplib session OK")
 // curl over imaps:// and imap:// with STARTTLS.
 func TestCurl(t *testing.T) {
 	t.Parallel()
-	curl := needCommand(t, "curl", "curl")
+	curl := testutil.NeedCommand(t, "curl", "curl")
 	e := newEnv(t)
 	e.deliver(t, "", testMsg("curl apples", "fetched by curl"))
 	user := testUser + ":" + testPass
@@ -131,7 +132,7 @@ func TestCurl(t *testing.T) {
 // mbsync (isync) syncs a mailbox with folders both ways with a local Maildir.
 func TestMbsync(t *testing.T) {
 	t.Parallel()
-	mbsync := needCommand(t, "mbsync", "isync")
+	mbsync := testutil.NeedCommand(t, "mbsync", "isync")
 	e := newEnv(t)
 	ctx := context.Background()
 	e.deliver(t, "", testMsg("first", "one"))

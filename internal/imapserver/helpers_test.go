@@ -16,7 +16,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -30,6 +29,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/msgmeta"
 	"github.com/kantorpos/kantorpos/internal/store"
 	"github.com/kantorpos/kantorpos/internal/store/sqlstore"
+	"github.com/kantorpos/kantorpos/internal/testutil"
 )
 
 const (
@@ -397,32 +397,12 @@ func contains(lines []string, want string) bool {
 	return false
 }
 
-// needCommand skips a test when an external program is missing, naming the
-// Debian package; under CI=true it fails instead.
-func needCommand(t testing.TB, cmd, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(cmd)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found: install the Debian package %s", cmd, pkg)
-		}
-		t.Skipf("%s not found: install the Debian package %s", cmd, pkg)
-	}
-	return p
-}
-
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
 
 // waitFor polls cond until it holds, failing after 10 s.
 func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 10*time.Second, "condition", cond)
 }
 
 func itoa(i int) string { return fmt.Sprint(i) }

@@ -1,0 +1,363 @@
+// Package config is the kantorpos configuration: a TOML file decoded into a
+// plain struct in which every key has a default. Unknown keys are errors
+// that name the key and its line. No globals: Load returns a value.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	// Hostname is this server's name: EHLO, Received headers, certificates.
+	Hostname string `toml:"hostname"`
+	// DataDir holds the database, message blobs and generated certificates.
+	DataDir string `toml:"data_dir"`
+
+	Log        Log        `toml:"log"`
+	TLS        TLS        `toml:"tls"`
+	Storage    Storage    `toml:"storage"`
+	SMTP       SMTP       `toml:"smtp"`
+	Submission Submission `toml:"submission"`
+	IMAP       IMAP       `toml:"imap"`
+	POP3       POP3       `toml:"pop3"`
+	Admin      Admin      `toml:"admin"`
+	Queue      Queue      `toml:"queue"`
+	Relay      Relay      `toml:"relay"`
+	DNS        DNS        `toml:"dns"`
+	Limits     Limits     `toml:"limits"`
+	Auth       Auth       `toml:"auth"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// TLS configures certificates.
+type TLS struct {
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// SelfSigned generates (once, in data_dir/tls) a self-signed certificate
+	// when no files are given.
+	SelfSigned bool `toml:"self_signed"`
+}
+
+// Storage selects the database.
+type Storage struct {
+	Driver   string `toml:"driver"` // sqlite or postgres
+	DSN      string `toml:"dsn"`    // postgres connection string
+	MaxConns int    `toml:"max_conns"`
+	// MinFreeDisk is the free space kept back: below it, new mail is
+	// refused with a temporary error instead of filling the disk.
+	MinFreeDisk ByteSize `toml:"min_free_disk"`
+}
+
+// SMTP is the MX listener (port 25) and what all SMTP listeners share.
+type SMTP struct {
+	Listen             string   `toml:"listen"`
+	MaxMessageSize     ByteSize `toml:"max_message_size"`
+	MaxRecipients      int      `toml:"max_recipients"`
+	MaxReceivedHeaders int      `toml:"max_received_headers"`
+	CommandTimeout     Duration `toml:"command_timeout"`
+	SessionTimeout     Duration `toml:"session_timeout"`
+	// CheckAuthentication runs SPF, DKIM and DMARC on mail received on port 25.
+	CheckAuthentication bool `toml:"check_authentication"`
+	// Postmaster receives mail for postmaster@ of every domain when no alias says otherwise.
+	Postmaster string `toml:"postmaster"`
+}
+
+// Submission is where users send mail (587 STARTTLS, 465 implicit TLS).
+type Submission struct {
+	Listen    string `toml:"listen"`
+	ListenTLS string `toml:"listen_tls"`
+	// AllowInsecureAuth permits AUTH without TLS. Never on a public address.
+	AllowInsecureAuth bool `toml:"allow_insecure_auth"`
+	// SignDKIM signs submitted mail with the sender domain's DKIM keys.
+	SignDKIM bool `toml:"sign_dkim"`
+}
+
+// IMAP is the IMAP service (143 STARTTLS, 993 implicit TLS).
+type IMAP struct {
+	Listen            string   `toml:"listen"`
+	ListenTLS         string   `toml:"listen_tls"`
+	AllowInsecureAuth bool     `toml:"allow_insecure_auth"`
+	MaxAppendSize     ByteSize `toml:"max_append_size"`
+	IdleTimeout       Duration `toml:"idle_timeout"`
+	MaxConnsPerUser   int      `toml:"max_connections_per_user"`
+}
+
+// POP3 is the POP3 service (110 STLS, 995 implicit TLS).
+type POP3 struct {
+	Listen            string `toml:"listen"`
+	ListenTLS         string `toml:"listen_tls"`
+	AllowInsecureAuth bool   `toml:"allow_insecure_auth"`
+}
+
+// Admin is the HTTP admin API, web page and metrics.
+type Admin struct {
+	Listen string `toml:"listen"`
+}
+
+// Queue is the outbound queue schedule.
+type Queue struct {
+	RetryInterval Duration `toml:"retry_interval"`
+	MaxAge        Duration `toml:"max_age"`
+	DelayWarning  Duration `toml:"delay_warning"`
+	Workers       int      `toml:"workers"`
+	// Port is the remote SMTP port (25; tests use another).
+	Port int `toml:"port"`
+	// MaxConnsPerHost bounds connections to one remote host.
+	MaxConnsPerHost int `toml:"max_connections_per_host"`
+}
+
+// Relay is an optional smarthost: all outbound mail goes through it, except
+// mail for domains with their own route.
+type Relay struct {
+	Host     string `toml:"host"`
+	Port     int    `toml:"port"`
+	Mode     string `toml:"mode"` // starttls, tls or plain
+	Username string `toml:"username"`
+	Password string `toml:"password"`
+	// SkipVerify accepts any certificate from the smarthost (a self-signed
+	// one on a private network). Leave it off otherwise.
+	SkipVerify bool `toml:"skip_verify"`
+	// Routes send mail for some recipient domains through another host.
+	Routes []RelayRoute `toml:"routes"`
+}
+
+// RelayRoute is a smarthost for one recipient domain.
+type RelayRoute struct {
+	Domain     string `toml:"domain"`
+	Host       string `toml:"host"`
+	Port       int    `toml:"port"`
+	Mode       string `toml:"mode"`
+	Username   string `toml:"username"`
+	Password   string `toml:"password"`
+	SkipVerify bool   `toml:"skip_verify"`
+}
+
+// DNS selects the resolver.
+type DNS struct {
+	// Server is "host:port" of the DNS server to ask; empty uses the system's.
+	Server string `toml:"server"`
+}
+
+// Limits are the caps that protect the server.
+type Limits struct {
+	MaxConnections      int `toml:"max_connections"`
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+}
+
+// Auth configures logins.
+type Auth struct {
+	// FailuresBeforeDelay failed logins from one network pass without delay.
+	FailuresBeforeDelay int `toml:"failures_before_delay"`
+	// MaxFailures within FailureWindow refuse further logins from that network.
+	MaxFailures   int      `toml:"max_failures"`
+	FailureWindow Duration `toml:"failure_window"`
+}
+
+// Default returns the built-in configuration.
+func Default() Config {
+	host, _ := os.Hostname()
+	if host == "" || !strings.Contains(host, ".") {
+		host = "localhost.localdomain"
+	}
+	return Config{
+		Hostname: host,
+		DataDir:  "/var/lib/kantorpos",
+		Log:      Log{Level: "info", Format: "text"},
+		TLS:      TLS{SelfSigned: true},
+		Storage:  Storage{Driver: "sqlite", MaxConns: 16, MinFreeDisk: 256 << 20},
+		SMTP: SMTP{Listen: ":25", MaxMessageSize: 50 << 20, MaxRecipients: 100, MaxReceivedHeaders: 50,
+			CommandTimeout: Duration(5 * time.Minute), SessionTimeout: Duration(30 * time.Minute), CheckAuthentication: true},
+		Submission: Submission{Listen: ":587", ListenTLS: ":465", SignDKIM: true},
+		IMAP:       IMAP{Listen: ":143", ListenTLS: ":993", MaxAppendSize: 50 << 20, IdleTimeout: Duration(30 * time.Minute), MaxConnsPerUser: 50},
+		POP3:       POP3{Listen: ":110", ListenTLS: ":995"},
+		Admin:      Admin{Listen: "127.0.0.1:8080"},
+		Queue: Queue{RetryInterval: Duration(15 * time.Minute), MaxAge: Duration(120 * time.Hour),
+			DelayWarning: Duration(4 * time.Hour), Workers: 16, Port: 25, MaxConnsPerHost: 4},
+		Relay:  Relay{Port: 587, Mode: "starttls"},
+		Limits: Limits{MaxConnections: 2000, MaxConnectionsPerIP: 20},
+		Auth:   Auth{FailuresBeforeDelay: 5, MaxFailures: 20, FailureWindow: Duration(15 * time.Minute)},
+	}
+}
+
+// Dev returns the configuration of `kantorpos serve -dev`: loopback only,
+// high ports, data in ./kantorpos-data, plaintext auth on loopback.
+func Dev() Config {
+	c := Default()
+	c.Hostname = "mail.example.test"
+	c.DataDir = "kantorpos-data"
+	c.SMTP.Listen = "127.0.0.1:2525"
+	c.SMTP.CheckAuthentication = false
+	c.Submission = Submission{Listen: "127.0.0.1:2587", ListenTLS: "127.0.0.1:2465", AllowInsecureAuth: true, SignDKIM: true}
+	c.IMAP.Listen, c.IMAP.ListenTLS, c.IMAP.AllowInsecureAuth = "127.0.0.1:1143", "127.0.0.1:1993", true
+	c.POP3 = POP3{Listen: "127.0.0.1:1110", ListenTLS: "127.0.0.1:1995", AllowInsecureAuth: true}
+	c.Admin.Listen = "127.0.0.1:8025"
+	c.Storage.MinFreeDisk = 64 << 20
+	return c
+}
+
+// Load reads a configuration file over the defaults. With path "", it
+// returns the defaults.
+func Load(path string) (Config, error) {
+	c := Default()
+	if path == "" {
+		return c, c.Validate()
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	if err := Decode(data, &c); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Decode decodes TOML text over c (which holds the defaults) and validates.
+func Decode(data []byte, c *Config) error {
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+		}
+		return err
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		var msgs []string
+		for _, k := range und {
+			msgs = append(msgs, fmt.Sprintf("unknown key %q%s", k.String(), keyLine(data, k)))
+		}
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	return c.Validate()
+}
+
+// keyLine finds the line where a dotted key is set, for error messages.
+func keyLine(data []byte, k toml.Key) string {
+	last := k[len(k)-1]
+	section := strings.Join(k[:len(k)-1], ".")
+	current := ""
+	for i, line := range strings.Split(string(data), "\n") {
+		l := strings.TrimSpace(line)
+		if strings.HasPrefix(l, "[") {
+			current = strings.Trim(l, "[] ")
+			if len(k) > 1 && current == strings.Join(k, ".") {
+				return fmt.Sprintf(" at line %d", i+1)
+			}
+			continue
+		}
+		name, _, ok := strings.Cut(l, "=")
+		if ok && strings.Trim(strings.TrimSpace(name), `"`) == last && current == section {
+			return fmt.Sprintf(" at line %d", i+1)
+		}
+	}
+	return ""
+}
+
+// Validate checks values that decode but make no sense.
+func (c *Config) Validate() error {
+	var errs []string
+	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
+	if c.Hostname == "" || strings.ContainsAny(c.Hostname, " /@") {
+		bad("hostname %q is not a host name", c.Hostname)
+	}
+	if c.DataDir == "" {
+		bad("data_dir is empty")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format %q: want text or json", c.Log.Format)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls.cert_file and tls.key_file go together")
+	}
+	switch c.Storage.Driver {
+	case "sqlite":
+	case "postgres":
+		if c.Storage.DSN == "" {
+			bad("storage.dsn is required with driver postgres")
+		}
+	default:
+		bad("storage.driver %q: want sqlite or postgres", c.Storage.Driver)
+	}
+	for name, addr := range map[string]string{
+		"smtp.listen": c.SMTP.Listen, "submission.listen": c.Submission.Listen, "submission.listen_tls": c.Submission.ListenTLS,
+		"imap.listen": c.IMAP.Listen, "imap.listen_tls": c.IMAP.ListenTLS, "pop3.listen": c.POP3.Listen,
+		"pop3.listen_tls": c.POP3.ListenTLS, "admin.listen": c.Admin.Listen,
+	} {
+		if addr == "" {
+			continue // disabled
+		}
+		if _, port, err := net.SplitHostPort(addr); err != nil {
+			bad("%s %q: %v", name, addr, err)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			bad("%s %q: bad port", name, addr)
+		}
+	}
+	if c.SMTP.MaxMessageSize < 64<<10 {
+		bad("smtp.max_message_size must be at least 64KiB (RFC 5321 4.5.3.1.7)")
+	}
+	if c.SMTP.MaxRecipients < 100 {
+		bad("smtp.max_recipients must be at least 100 (RFC 5321 4.5.3.1.8)")
+	}
+	if c.SMTP.MaxReceivedHeaders < 25 {
+		bad("smtp.max_received_headers must be at least 25")
+	}
+	if c.SMTP.CommandTimeout.D() < time.Minute {
+		bad("smtp.command_timeout must be at least 1m")
+	}
+	if c.IMAP.IdleTimeout.D() < 30*time.Minute {
+		bad("imap.idle_timeout must be at least 30m (RFC 9051 5.4)")
+	}
+	if c.Queue.RetryInterval.D() <= 0 || c.Queue.MaxAge.D() < c.Queue.RetryInterval.D() {
+		bad("queue.retry_interval must be positive and below queue.max_age")
+	}
+	if c.Queue.Port <= 0 || c.Queue.Port > 65535 {
+		bad("queue.port %d out of range", c.Queue.Port)
+	}
+	if c.Relay.Host != "" {
+		switch c.Relay.Mode {
+		case "starttls", "tls", "plain":
+		default:
+			bad("relay.mode %q: want starttls, tls or plain", c.Relay.Mode)
+		}
+	}
+	for i, r := range c.Relay.Routes {
+		switch {
+		case r.Domain == "" || r.Host == "":
+			bad("relay.routes[%d]: domain and host are required", i)
+		case r.Mode != "" && r.Mode != "starttls" && r.Mode != "tls" && r.Mode != "plain":
+			bad("relay.routes[%d].mode %q: want starttls, tls or plain", i, r.Mode)
+		}
+	}
+	if c.DNS.Server != "" {
+		if _, _, err := net.SplitHostPort(c.DNS.Server); err != nil {
+			bad("dns.server %q: want host:port", c.DNS.Server)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}

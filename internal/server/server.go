@@ -1,0 +1,248 @@
+// Package server assembles a whole kantorpos from a configuration: store,
+// blob store, authentication, certificates and every protocol service with
+// its listeners. `kantorpos serve` and the test harness both use it, so
+// tests run exactly the server that users run.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/kantorpos/kantorpos/internal/admin"
+	"github.com/kantorpos/kantorpos/internal/auth"
+	"github.com/kantorpos/kantorpos/internal/blob"
+	"github.com/kantorpos/kantorpos/internal/clock"
+	"github.com/kantorpos/kantorpos/internal/config"
+	"github.com/kantorpos/kantorpos/internal/delivery"
+	"github.com/kantorpos/kantorpos/internal/dns"
+	"github.com/kantorpos/kantorpos/internal/localmail"
+	"github.com/kantorpos/kantorpos/internal/pop3server"
+	"github.com/kantorpos/kantorpos/internal/queue"
+	"github.com/kantorpos/kantorpos/internal/router"
+	"github.com/kantorpos/kantorpos/internal/store/sqlstore"
+	"github.com/kantorpos/kantorpos/internal/tlsconf"
+)
+
+// Options are what a caller injects besides the configuration.
+type Options struct {
+	Config config.Config
+	// Clock defaults to the wall clock; tests use a fake one.
+	Clock clock.Clock
+	// Resolver defaults to dns.New(Config.DNS.Server).
+	Resolver dns.Resolver
+	// Log defaults to a logger built from Config.Log writing to stderr.
+	Log *slog.Logger
+	// HashParams default to auth.DefaultParams; tests use auth.TestParams.
+	HashParams *auth.Params
+}
+
+// Server is one running kantorpos.
+type Server struct {
+	Config   config.Config
+	Log      *slog.Logger
+	Clock    clock.Clock
+	Resolver dns.Resolver
+	Store    *sqlstore.Store
+	Blobs    *blob.FS
+	Auth     *auth.Service
+	Ops      *admin.Ops
+	TLS      *tlsconf.Manager
+	Router   *router.Router
+	// Outbound mail: the remote transport, the injector of generated mail
+	// (DSNs) and the queue runner.
+	Transport *delivery.Transport
+	Injector  *localmail.Injector
+	Queue     *queue.Runner
+
+	mu        sync.Mutex
+	listeners []*listener
+	workers   sync.WaitGroup
+	cancel    context.CancelFunc
+}
+
+// A service serves connections from listeners until Shutdown.
+type service interface {
+	Serve(net.Listener) error
+	Shutdown(ctx context.Context) error
+}
+
+type listener struct {
+	name string // "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "admin"
+	ln   net.Listener
+	svc  service
+}
+
+// NewLogger builds the logger a configuration asks for.
+func NewLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.Level)) //nolint:errcheck // validated by config
+	o := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// New opens the data directory and builds every component; nothing
+// listens until Start.
+func New(ctx context.Context, o Options) (*Server, error) {
+	c := o.Config
+	s := &Server{Config: c, Log: o.Log, Clock: o.Clock, Resolver: o.Resolver}
+	if s.Log == nil {
+		s.Log = NewLogger(c.Log, os.Stderr)
+	}
+	if s.Clock == nil {
+		s.Clock = clock.Real{}
+	}
+	if s.Resolver == nil {
+		s.Resolver = dns.New(c.DNS.Server)
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	blobs, err := blob.NewFS(filepath.Join(c.DataDir, "blobs"), int64(c.Storage.MinFreeDisk))
+	if err != nil {
+		return nil, err
+	}
+	blobs.CleanTemp(time.Hour) //nolint:errcheck // best effort
+	s.Blobs = blobs
+	st, err := OpenStore(ctx, c, blobs, s.Clock, s.Log)
+	if err != nil {
+		return nil, err
+	}
+	s.Store = st
+	params := auth.DefaultParams
+	if o.HashParams != nil {
+		params = *o.HashParams
+	}
+	hasher := auth.NewHasher(params)
+	s.Auth = &auth.Service{
+		Store:  credentials{st},
+		Hasher: hasher,
+		Limiter: auth.NewLimiter(auth.LimiterConfig{
+			FreeFailures: c.Auth.FailuresBeforeDelay, MaxFailures: c.Auth.MaxFailures, Window: c.Auth.FailureWindow.D(),
+		}, s.Clock),
+		Log: s.Log.With("component", "auth"),
+	}
+	s.Ops = &admin.Ops{Store: st, Hasher: hasher, Clock: s.Clock, Log: s.Log.With("component", "admin"),
+		NewDKIMKeys: admin.GenerateDKIMKeys, Published: admin.PublishedFromConfig(c), Resolver: s.Resolver}
+	hosts := []string{c.Hostname}
+	for _, h := range []string{"localhost", "127.0.0.1", "::1"} {
+		if h != c.Hostname {
+			hosts = append(hosts, h)
+		}
+	}
+	s.TLS, err = tlsconf.New(tlsconf.Options{
+		CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile,
+		SelfSignedDir: filepath.Join(c.DataDir, "tls"), Hostnames: hosts, Log: s.Log.With("component", "tls"),
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.Router = s.newRouter()
+	if err := s.buildQueue(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.Ops.Bouncer = s.Queue
+	return s, nil
+}
+
+// OpenStore opens the configured store (admin commands use it too).
+func OpenStore(ctx context.Context, c config.Config, blobs blob.Store, clk clock.Clock, log *slog.Logger) (*sqlstore.Store, error) {
+	return sqlstore.Open(ctx, sqlstore.Options{
+		Driver: c.Storage.Driver, Path: filepath.Join(c.DataDir, "kantorpos.db"), DSN: c.Storage.DSN,
+		MaxConns: c.Storage.MaxConns, Blobs: blobs, Clock: clk, Log: log.With("component", "store"),
+	})
+}
+
+// Start binds every configured listener and starts the services and
+// background workers. An address with port 0 gets an ephemeral port (see Addrs).
+func (s *Server) Start(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	s.cancel = cancel
+	for _, d := range s.services() {
+		if d.addr == "" {
+			continue
+		}
+		svc, err := d.make()
+		if err != nil {
+			s.Shutdown(context.Background())
+			return fmt.Errorf("%s: %w", d.name, err)
+		}
+		ln, err := net.Listen("tcp", d.addr)
+		if err != nil {
+			s.Shutdown(context.Background())
+			return fmt.Errorf("%s: listen on %s: %w", d.name, d.addr, err)
+		}
+		l := &listener{name: d.name, ln: ln, svc: svc}
+		s.mu.Lock()
+		s.listeners = append(s.listeners, l)
+		s.mu.Unlock()
+		go func() {
+			if err := svc.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, pop3server.ErrServerClosed) {
+				s.Log.Error("listener stopped", "listener", l.name, "err", err)
+			}
+		}()
+		s.Log.Info("listening", "listener", d.name, "addr", ln.Addr().String())
+	}
+	for _, w := range s.workerList() {
+		s.workers.Add(1)
+		go func() {
+			defer s.workers.Done()
+			if err := w.run(ctx); err != nil && ctx.Err() == nil {
+				s.Log.Error("worker stopped", "worker", w.name, "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// Addrs maps listener names to their bound addresses.
+func (s *Server) Addrs() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]string{}
+	for _, l := range s.listeners {
+		out[l.name] = l.ln.Addr().String()
+	}
+	return out
+}
+
+// Shutdown stops accepting, lets sessions finish until ctx ends, then
+// closes everything and the store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	ls := s.listeners
+	s.listeners = nil
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.svc.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				s.Log.Warn("shutdown", "listener", l.name, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.workers.Wait()
+	s.Transport.Close()
+	return s.Store.Close()
+}
+
+// ReloadCertificates re-reads the certificate files (SIGHUP).
+func (s *Server) ReloadCertificates() error { return s.TLS.Reload() }

@@ -1,0 +1,46 @@
+package server
+
+import (
+	"context"
+
+	"github.com/kantorpos/kantorpos/internal/smtpserver"
+)
+
+// serviceDef is one listener of the configuration and how to build its
+// service. Protocol services register here as they are built.
+type serviceDef struct {
+	name string
+	addr string
+	make func() (service, error)
+}
+
+// services lists the listeners of the configuration.
+func (s *Server) services() []serviceDef {
+	c := s.Config
+	smtp := func(k smtpserver.Kind) func() (service, error) {
+		return func() (service, error) { return s.smtpServer(k) }
+	}
+	return []serviceDef{
+		{"smtp", c.SMTP.Listen, smtp(smtpserver.MX)},
+		{"submission", c.Submission.Listen, smtp(smtpserver.Submission)},
+		{"submissions", c.Submission.ListenTLS, smtp(smtpserver.SubmissionTLS)},
+		{"pop3", c.POP3.Listen, func() (service, error) { return s.pop3Server(false) }},
+		{"pop3s", c.POP3.ListenTLS, func() (service, error) { return s.pop3Server(true) }},
+	}
+}
+
+// deliverer is what the SMTP servers file messages with: the store, and a
+// kick for the queue runner so that remote mail leaves at once.
+func (s *Server) deliverer() smtpserver.Deliverer {
+	return kickingDeliverer{Deliverer: s.Store, kick: s.Queue.Kick}
+}
+
+type worker struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// workerList lists the background workers (the queue runner...).
+func (s *Server) workerList() []worker {
+	return []worker{{"queue", s.Queue.Run}}
+}
