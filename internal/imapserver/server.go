@@ -177,6 +177,21 @@ func (s *Server) ServeTLS(ln net.Listener) error {
 	return s.serve(ln, true)
 }
 
+// ImplicitTLS returns a view of the server whose Serve takes implicit-TLS
+// listeners, for wiring that expects Serve(net.Listener) and
+// Shutdown(ctx) per listener. Both views are the same server: one store
+// subscription, one set of connection limits.
+func (s *Server) ImplicitTLS() *TLSService { return &TLSService{s: s} }
+
+// TLSService is the implicit-TLS view of a Server (see ImplicitTLS).
+type TLSService struct{ s *Server }
+
+// Serve is Server.ServeTLS.
+func (t *TLSService) Serve(ln net.Listener) error { return t.s.ServeTLS(ln) }
+
+// Shutdown is Server.Shutdown.
+func (t *TLSService) Shutdown(ctx context.Context) error { return t.s.Shutdown(ctx) }
+
 func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 	l := &limitListener{Listener: ln, s: s, tls: implicitTLS}
 	s.mu.Lock()

@@ -2,6 +2,7 @@ package imapserver
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"strings"
 	"testing"
@@ -69,4 +70,20 @@ func TestReadDeadlines(t *testing.T) {
 	if cfg := (Config{AutoLogout: time.Minute}).withDefaults(); cfg.AutoLogout != 30*time.Minute {
 		t.Fatalf("auto-logout below the RFC minimum: %v", cfg.AutoLogout)
 	}
+}
+
+// The implicit-TLS view serves TLS on its listener.
+func TestImplicitTLSView(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go e.srv.ImplicitTLS().Serve(ln)
+	c, err := tls.Dial("tcp", ln.Addr().String(), e.tlsClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newRaw(t, c).login().ok("SELECT INBOX")
 }
