@@ -55,3 +55,21 @@ func TestExpunge(t *testing.T) {
 		t.Fatalf("after CLOSE: %d messages", st.Messages)
 	}
 }
+
+// A mailbox deleted under a session that has it selected empties for it.
+func TestExpungeOnDeletedMailbox(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.deliver(t, "Junk", testMsg("spam", "x"))
+	e.deliver(t, "Junk", testMsg("spam", "y"))
+	a := e.rawTLS(t).login()
+	b := e.rawTLS(t).login()
+	b.ok("SELECT Junk")
+	a.ok("DELETE Junk")
+	if u := b.ok("NOOP"); len(u) != 2 || !strings.HasSuffix(u[0], "EXPUNGE") {
+		t.Fatalf("after DELETE elsewhere: %q", u)
+	}
+	if u := b.ok("FETCH 1:* UID"); len(u) != 0 {
+		t.Fatalf("FETCH in a deleted mailbox: %q", u)
+	}
+}
