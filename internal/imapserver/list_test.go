@@ -68,6 +68,8 @@ func TestList(t *testing.T) {
 	if u := r.ok(`LIST "" "Caf*"`); len(u) != 1 || !strings.Contains(u[0], `"Café"`) {
 		t.Errorf("UTF-8 LIST: %q", u)
 	}
+	// Decomposed (NFD) accents name the same mailbox.
+	r.ok("SELECT \"Cafe\u0301\"")
 	if u := r.ok("NAMESPACE"); len(u) != 1 || u[0] != `* NAMESPACE (("" "/")) NIL NIL` {
 		t.Errorf("NAMESPACE: %q", u)
 	}

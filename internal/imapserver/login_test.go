@@ -70,6 +70,14 @@ func TestLoginStartTLS(t *testing.T) {
 	}
 	r.login()
 	r.ok("SELECT INBOX")
+	r.ok("LOGOUT")
+	tc.Close()
+	// The per-IP slot is released through the TLS layer.
+	waitFor(t, func() bool {
+		e.srv.mu.Lock()
+		defer e.srv.mu.Unlock()
+		return len(e.srv.perIP) == 0
+	})
 }
 
 // Plaintext sent after STARTTLS in the same packet must not run inside TLS

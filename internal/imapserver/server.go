@@ -369,6 +369,16 @@ type trackedConn struct {
 	wmu    sync.Mutex
 	corked bool
 	wbuf   []byte
+
+	// readHook, when set, is closed at the next read (see byeAfterReply).
+	readHook atomic.Pointer[chan struct{}]
+}
+
+func (c *trackedConn) Read(p []byte) (int, error) {
+	if h := c.readHook.Swap(nil); h != nil {
+		close(*h)
+	}
+	return c.Conn.Read(p)
 }
 
 // corkSize is how much a corked connection gathers before writing.

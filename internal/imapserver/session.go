@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-sasl"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/kantorpos/kantorpos/internal/auth"
 	"github.com/kantorpos/kantorpos/internal/blob"
@@ -85,6 +86,25 @@ func (s *session) bye(text string) {
 	}
 }
 
+// byeAfterReply says BYE once the reply to the current command is out:
+// when the wire library next reads from the connection, or after a second.
+func (s *session) byeAfterReply(text string) {
+	if !s.byeSent.CompareAndSwap(false, true) {
+		return
+	}
+	read := make(chan struct{})
+	s.tc.readHook.Store(&read)
+	go func() {
+		t := time.NewTimer(time.Second)
+		defer t.Stop()
+		select {
+		case <-read:
+		case <-t.C:
+		}
+		s.conn.Bye(text)
+	}()
+}
+
 // Close implements imapserver.Session.
 func (s *session) Close() error {
 	s.idleMu.Lock()
@@ -104,6 +124,9 @@ func (s *session) Close() error {
 // TLS unless AllowInsecureAuth).
 func (s *session) Login(username, password string) error {
 	defer s.enter()()
+	if s.failures >= s.srv.cfg.MaxLoginFailures {
+		return imapserver.ErrAuthFailed // pipelined after the last allowed attempt
+	}
 	id, err := s.srv.auth.Authenticate(s.ctx, username, password, s.ip, "imap")
 	if err != nil {
 		return s.loginFailed(err)
@@ -128,13 +151,13 @@ func (s *session) loggedIn(id auth.Identity) error {
 func (s *session) loginFailed(err error) error {
 	switch {
 	case errors.Is(err, auth.ErrTooManyFailures):
-		s.bye("Too many failed logins")
+		s.byeAfterReply("Too many failed logins")
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthenticationFailed,
 			Text: "Too many failed logins, try again later"}
 	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrMalformed):
 		s.failures++
 		if s.failures >= s.srv.cfg.MaxLoginFailures {
-			s.bye("Too many failed logins")
+			s.byeAfterReply("Too many failed logins")
 		}
 		return imapserver.ErrAuthFailed
 	default:
@@ -151,6 +174,9 @@ func (s *session) AuthenticateMechanisms() []string { return []string{auth.Plain
 // LOGIN through the shared auth service, which refuses an authorization
 // identity other than the authenticated one.
 func (s *session) Authenticate(mech string) (sasl.Server, error) {
+	if s.failures >= s.srv.cfg.MaxLoginFailures {
+		return nil, imapserver.ErrAuthFailed
+	}
 	var id auth.Identity
 	srv, ok := s.srv.auth.SASL(s.ctx, mech, s.ip, "imap", func(i auth.Identity) { id = i })
 	if !ok {
@@ -220,9 +246,10 @@ func (s *session) storeErr(op string, err error) error {
 var badName = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Invalid mailbox name"}
 
 // mailboxName checks and canonicalises a name from the client (the wire
-// library has already decoded modified UTF-7).
+// library has already decoded modified UTF-7); names are kept in Unicode
+// NFC, so a client that sends decomposed accents finds the same mailbox.
 func mailboxName(name string) (string, error) {
-	name = store.CanonicalName(name)
+	name = store.CanonicalName(norm.NFC.String(name))
 	if err := store.ValidMailboxName(name); err != nil {
 		return "", badName
 	}
