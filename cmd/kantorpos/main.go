@@ -35,6 +35,8 @@ type env struct {
 	stdout, stderr io.Writer
 	// stdinIsTerminal says whether a password may be prompted for.
 	stdinIsTerminal bool
+	// stdoutIsTerminal says whether long jobs may draw a progress bar.
+	stdoutIsTerminal bool
 }
 
 func commands() []command {
@@ -45,6 +47,9 @@ func commands() []command {
 		{"alias", "alias add|del|list [ADDRESS] [TARGET]", "manage aliases (@domain is a catch-all)", cmdAlias},
 		{"dns", "dns [check] DOMAIN", "print the DNS records to publish for a domain, or check them", cmdDNS},
 		{"dkim", "dkim list|rotate DOMAIN [-delay 48h]", "list or rotate a domain's DKIM keys", cmdDKIM},
+		{"backup", "backup [-keep N] DIR | backup verify|list [-all] [-quick] DIR", "online backup of the data directory (SQLite), or check one", cmdBackup},
+		{"restore", "restore [-generation G] [-data NEWDIR] [-force] DIR", "rebuild a data directory from a backup", cmdRestore},
+		{"verify", "verify [-repair] [-quick]", "check the live data (blobs, reference counts, UIDs); -repair fixes what it can", cmdVerify},
 		{"config", "config check|default [-config FILE]", "check a configuration, or print the commented default", cmdConfig},
 		{"version", "version", "print the version", cmdVersion},
 		{"help", "help [COMMAND]", "list the commands, or explain one", cmdHelp},
@@ -59,7 +64,8 @@ func (e usageError) Error() string { return e.msg }
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stdinIsTerminal: isTerminal(os.Stdin)}
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stdinIsTerminal: isTerminal(os.Stdin),
+		stdoutIsTerminal: isTerminal(os.Stdout)}
 	os.Exit(run(ctx, e, os.Args[1:]))
 }
 
