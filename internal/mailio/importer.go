@@ -215,7 +215,7 @@ func (f *Folder) loadIndex(ctx context.Context) error {
 	if f.from == ^uint32(0) {
 		return nil
 	}
-	return f.eachExisting(ctx, false, func(m store.Message) {
+	return f.eachExisting(ctx, f.from, false, func(m store.Message) {
 		e := &existing{msg: m}
 		if len(m.Prefix) == 0 {
 			e.hash = m.Blob.Hash
@@ -224,16 +224,16 @@ func (f *Folder) loadIndex(ctx context.Context) error {
 	})
 }
 
-// eachExisting calls fn for the mailbox's messages with UID ≥ f.from, in
+// eachExisting calls fn for the mailbox's messages with UID ≥ from, in
 // chunks so that a large mailbox is never held in memory at once.
-func (f *Folder) eachExisting(ctx context.Context, meta bool, fn func(store.Message)) error {
+func (f *Folder) eachExisting(ctx context.Context, from uint32, meta bool, fn func(store.Message)) error {
 	states, err := f.im.Store.MessageStates(ctx, f.Mailbox.ID)
 	if err != nil {
 		return err
 	}
 	var uids []uint32
 	for _, s := range states {
-		if s.UID >= f.from {
+		if s.UID >= from {
 			uids = append(uids, s.UID)
 		}
 	}
@@ -263,7 +263,7 @@ func (f *Folder) HasMessageID(ctx context.Context, msgID string, size int64) (bo
 	if !f.loadedID {
 		f.loadedID = true
 		f.byMsgID = map[string][]*existing{}
-		err := f.eachExisting(ctx, true, func(m store.Message) {
+		err := f.eachExisting(ctx, 0, true, func(m store.Message) {
 			id := normMsgID(m.Meta.MessageID)
 			f.byMsgID[id] = append(f.byMsgID[id], &existing{msg: m, msgID: id})
 		})
