@@ -45,6 +45,7 @@ func commands() []command {
 		{"domain", "domain add|del|list [NAME]", "manage the domains we receive mail for", cmdDomain},
 		{"user", "user add|del|passwd|list [ADDRESS] [-password-stdin]", "manage accounts", cmdUser},
 		{"alias", "alias add|del|list [ADDRESS] [TARGET]", "manage aliases (@domain is a catch-all)", cmdAlias},
+		{"queue", "queue list|show ID|retry ID|all|delete ID|bounce ID", "inspect and act on the outbound queue", cmdQueue},
 		{"dns", "dns [check] DOMAIN", "print the DNS records to publish for a domain, or check them", cmdDNS},
 		{"dkim", "dkim list|rotate DOMAIN [-delay 48h]", "list or rotate a domain's DKIM keys", cmdDKIM},
 		{"backup", "backup [-keep N] DIR | backup verify|list DIR", "online backup of the data directory (SQLite), or check one", cmdBackup},

@@ -13,6 +13,9 @@ import (
 	"github.com/kantorpos/kantorpos/internal/blob"
 	"github.com/kantorpos/kantorpos/internal/config"
 	"github.com/kantorpos/kantorpos/internal/dns"
+	"github.com/kantorpos/kantorpos/internal/localmail"
+	"github.com/kantorpos/kantorpos/internal/queue"
+	"github.com/kantorpos/kantorpos/internal/router"
 	"github.com/kantorpos/kantorpos/internal/server"
 )
 
@@ -75,5 +78,8 @@ func openOps(ctx context.Context, e *env, c config.Config) (*admin.Ops, func(), 
 	}
 	ops := &admin.Ops{Store: st, Hasher: auth.NewHasher(auth.DefaultParams), Log: log,
 		NewDKIMKeys: admin.GenerateDKIMKeys, Published: admin.PublishedFromConfig(c), Resolver: dns.New(c.DNS.Server)}
+	// Bouncing files a DSN for the sender: route it like the server would.
+	inj := &localmail.Injector{Router: router.New(st, c.SMTP.Postmaster), Blobs: blobs, Deliverer: st}
+	ops.Bouncer = queue.New(queue.Config{Hostname: c.Hostname, Owner: c.Hostname}, st, blobs, nil, inj, nil, log)
 	return ops, func() { st.Close() }, nil
 }

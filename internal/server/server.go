@@ -21,7 +21,11 @@ import (
 	"github.com/kantorpos/kantorpos/internal/blob"
 	"github.com/kantorpos/kantorpos/internal/clock"
 	"github.com/kantorpos/kantorpos/internal/config"
+	"github.com/kantorpos/kantorpos/internal/delivery"
 	"github.com/kantorpos/kantorpos/internal/dns"
+	"github.com/kantorpos/kantorpos/internal/localmail"
+	"github.com/kantorpos/kantorpos/internal/pop3server"
+	"github.com/kantorpos/kantorpos/internal/queue"
 	"github.com/kantorpos/kantorpos/internal/router"
 	"github.com/kantorpos/kantorpos/internal/store/sqlstore"
 	"github.com/kantorpos/kantorpos/internal/tlsconf"
@@ -52,6 +56,11 @@ type Server struct {
 	Ops      *admin.Ops
 	TLS      *tlsconf.Manager
 	Router   *router.Router
+	// Outbound mail: the remote transport, the injector of generated mail
+	// (DSNs) and the queue runner.
+	Transport *delivery.Transport
+	Injector  *localmail.Injector
+	Queue     *queue.Runner
 
 	mu        sync.Mutex
 	listeners []*listener
@@ -140,6 +149,11 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.Router = s.newRouter()
+	if err := s.buildQueue(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.Ops.Bouncer = s.Queue
 	return s, nil
 }
 
@@ -175,7 +189,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.listeners = append(s.listeners, l)
 		s.mu.Unlock()
 		go func() {
-			if err := svc.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+			if err := svc.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, pop3server.ErrServerClosed) {
 				s.Log.Error("listener stopped", "listener", l.name, "err", err)
 			}
 		}()
@@ -226,6 +240,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.cancel()
 	}
 	s.workers.Wait()
+	s.Transport.Close()
 	return s.Store.Close()
 }
 

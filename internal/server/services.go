@@ -29,8 +29,11 @@ func (s *Server) services() []serviceDef {
 	}
 }
 
-// deliverer is what the SMTP servers file messages with.
-func (s *Server) deliverer() smtpserver.Deliverer { return s.Store }
+// deliverer is what the SMTP servers file messages with: the store, and a
+// kick for the queue runner so that remote mail leaves at once.
+func (s *Server) deliverer() smtpserver.Deliverer {
+	return kickingDeliverer{Deliverer: s.Store, kick: s.Queue.Kick}
+}
 
 type worker struct {
 	name string
@@ -39,5 +42,5 @@ type worker struct {
 
 // workerList lists the background workers (the queue runner...).
 func (s *Server) workerList() []worker {
-	return nil
+	return []worker{{"queue", s.Queue.Run}}
 }
