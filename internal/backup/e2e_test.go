@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -16,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/kantorpos/kantorpos/internal/backup"
+	"github.com/kantorpos/kantorpos/internal/config"
 	"github.com/kantorpos/kantorpos/internal/store"
 	"github.com/kantorpos/kantorpos/internal/store/sqlstore"
 	"github.com/kantorpos/kantorpos/internal/testenv"
@@ -126,7 +128,17 @@ func state(t *testing.T, st store.Store) map[string]msgState {
 // nothing is half there, and that DKIM keys and the queue came back.
 func TestBackupUnderSMTPLoad(t *testing.T) {
 	t.Parallel()
-	e := testenv.Start(t, testenv.Options{})
+	// Mail for remote.test goes to a closed loopback port: the queued
+	// message is deferred (a temporary failure) and stays queued.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	e := testenv.Start(t, testenv.Options{Configure: func(c *config.Config) {
+		c.Relay.Routes = []config.RelayRoute{{Domain: "remote.test", Host: "127.0.0.1", Port: closed, Mode: "plain"}}
+	}})
 	alice := e.AddUser(t, "alice@example.test", "alice's password")
 	e.AddUser(t, "bob@example.test", "bob's password")
 	if _, err := e.Store.CreateMailbox(ctx, alice.ID, "Projects/2026", ""); err != nil {
@@ -140,6 +152,10 @@ func TestBackupUnderSMTPLoad(t *testing.T) {
 		Remote: &store.Outbound{From: "alice@example.test", Rcpts: []store.OutRcpt{{Addr: "x@remote.test", Notify: "FAILURE,DELAY"}}}}); err != nil {
 		t.Fatal(err)
 	}
+	testenv.WaitFor(t, 30*time.Second, "the first delivery attempt of the queued message", func() bool {
+		q, err := e.Store.QueueEntries(ctx, store.QueueFilter{})
+		return err == nil && len(q) == 1 && q[0].Attempts >= 1
+	})
 
 	var s sender
 	stop := make(chan struct{})
@@ -220,7 +236,7 @@ func TestBackupUnderSMTPLoad(t *testing.T) {
 	gotQueue, _ := r.Store.QueueEntries(ctx, store.QueueFilter{})
 	if len(gotQueue) != 1 || len(srcQueue) != 1 || gotQueue[0].ID != srcQueue[0].ID || gotQueue[0].Blob != srcQueue[0].Blob ||
 		gotQueue[0].From != srcQueue[0].From || !reflect.DeepEqual(gotQueue[0].Rcpts[0].Addr, srcQueue[0].Rcpts[0].Addr) ||
-		gotQueue[0].Rcpts[0].Notify != "FAILURE,DELAY" {
+		gotQueue[0].Rcpts[0].Notify != "FAILURE,DELAY" || gotQueue[0].Attempts != srcQueue[0].Attempts || gotQueue[0].LastError != srcQueue[0].LastError {
 		t.Errorf("queue: restored %+v, source %+v", gotQueue, srcQueue)
 	}
 	mbSrc, _ := e.Store.Mailboxes(ctx, alice.ID)
