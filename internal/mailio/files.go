@@ -57,27 +57,27 @@ func (im *Importer) ImportMaildir(ctx context.Context, root string) error {
 		if err != nil {
 			return fmt.Errorf("folder %s: %w", j.f.Name, err)
 		}
-		for _, m := range j.msgs {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			data, err := readBounded(m.Path)
-			if err != nil {
-				im.Summary.fail(m.Path, err)
-				pr.Add(1)
-				continue
-			}
-			var flags []string
-			if !m.New {
-				flags = m.Name.Flags(j.kw.Names)
-			}
-			if _, err := folder.Add(ctx, data, flags, m.ModTime); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
+		i := 0
+		err = folder.AddAll(ctx, 4, func() (*Item, error) {
+			for ; i < len(j.msgs); i++ {
+				m := j.msgs[i]
+				data, err := readBounded(m.Path)
+				if err != nil {
+					im.Summary.fail(m.Path, err)
+					pr.Add(1)
+					continue
 				}
-				im.Summary.fail(m.Path, err)
+				var flags []string
+				if !m.New {
+					flags = m.Name.Flags(j.kw.Names)
+				}
+				i++
+				return &Item{Data: data, Flags: flags, Date: m.ModTime, Label: m.Path, Progress: 1}, nil
 			}
-			pr.Add(1)
+			return nil, nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -182,29 +182,24 @@ func (im *Importer) importMboxFile(ctx context.Context, path, name string, f mbo
 	}
 	r := mbox.NewReader(in, f, MaxMessage)
 	var last int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	err = folder.AddAll(ctx, 4, func() (*Item, error) {
 		m, err := r.Next()
 		if err == io.EOF {
-			break
+			return nil, nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		pr.Add(m.Offset - last)
+		done := m.Offset - last
 		last = m.Offset
 		date := m.Date
 		if date.IsZero() {
 			date = time.Now()
 		}
-		if _, err := folder.Add(ctx, m.Data, m.Flags, date); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			im.Summary.fail(fmt.Sprintf("%s at offset %d", path, m.Offset), err)
-		}
+		return &Item{Data: m.Data, Flags: m.Flags, Date: date, Label: fmt.Sprintf("%s at offset %d", path, m.Offset), Progress: done}, nil
+	})
+	if err != nil {
+		return err
 	}
 	if fi, err := in.Stat(); err == nil {
 		pr.Add(fi.Size() - last)
