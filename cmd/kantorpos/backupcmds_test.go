@@ -1,10 +1,13 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kantorpos/kantorpos/internal/mailio/dovecottest"
 )
 
 // The backup, restore, verify, import and export commands end to end.
@@ -69,5 +72,42 @@ func TestBackupAndMailCommands(t *testing.T) {
 	os.WriteFile(blobFile, b, 0o600)
 	if code, out, _ := runCmd(t, "", "backup", "verify", bdir); code != 1 || !strings.Contains(out, "damaged") {
 		t.Fatalf("backup verify of a damaged blob: %d %q", code, out)
+	}
+}
+
+// import imap against a real Dovecot, over implicit TLS.
+func TestImportIMAPCommand(t *testing.T) {
+	t.Parallel()
+	dv := dovecottest.Start(t)
+	dv.Fill(t)
+	data := t.TempDir()
+	host, port, _ := net.SplitHostPort(dv.TLSAddr)
+	steps := []struct {
+		stdin string
+		args  []string
+		code  int
+		out   string
+	}{
+		{"", []string{"domain", "add", "example.test", "-data", data}, 0, "added"},
+		{"secret password\n", []string{"user", "add", "bob@example.test", "-data", data, "-password-stdin"}, 0, "added"},
+		{"secret\n", []string{"import", "imap", "--host", host, "--port", port, "--user", "alice", "--password-stdin", "--tls",
+			"--account", "bob@example.test", "-data", data}, 1, "certificate"},
+		{"wrong\n", []string{"import", "imap", "--host", host, "--port", port, "--user", "alice", "--password-stdin", "--tls", "--insecure",
+			"--account", "bob@example.test", "-data", data}, 1, "login as alice"},
+		{"secret\n", []string{"import", "imap", "--host", host, "--port", port, "--user", "alice", "--password-stdin", "--tls", "--insecure",
+			"--account", "bob@example.test", "-data", data}, 0, "14 messages"},
+		{"secret\n", []string{"import", "imap", "--host", host, "--port", port, "--user", "alice", "--password-stdin", "--tls", "--insecure",
+			"--account", "bob@example.test", "-data", data}, 0, "0 messages"},
+		{"", []string{"verify", "-data", data}, 0, "ok: no problem found"},
+	}
+	for _, s := range steps {
+		code, out, errOut := runCmd(t, s.stdin, s.args...)
+		got := out
+		if s.code != 0 {
+			got = errOut
+		}
+		if code != s.code || !strings.Contains(got, s.out) {
+			t.Fatalf("%v: code %d, stdout %q, stderr %q; want code %d and %q", s.args, code, out, errOut, s.code, s.out)
+		}
 	}
 }

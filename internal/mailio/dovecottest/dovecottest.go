@@ -7,8 +7,16 @@
 package dovecottest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -28,12 +36,16 @@ const Package = "dovecot-imapd"
 
 // Server is a running Dovecot.
 type Server struct {
-	Addr     string // 127.0.0.1:port
-	User     string
-	Password string
-	dir      string
-	conf     string
-	python   string
+	Addr    string // 127.0.0.1:port, IMAP (STARTTLS offered)
+	TLSAddr string // 127.0.0.1:port, IMAP over implicit TLS
+	// ClientTLS trusts the server's certificate (made by the test, for
+	// 127.0.0.1 and localhost).
+	ClientTLS *tls.Config
+	User      string
+	Password  string
+	dir       string
+	conf      string
+	python    string
 }
 
 // Start starts Dovecot with the user alice/secret and stops it when the
@@ -67,9 +79,10 @@ func Start(t *testing.T) *Server {
 		gid, _ := strconv.Atoi(u.Gid)
 		os.Chown(filepath.Join(dir, "home"), uid, gid)
 	}
-	port := freePort(t)
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), User: "alice", Password: "secret", dir: dir,
+	port, tlsPort := freePort(t), freePort(t)
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), TLSAddr: fmt.Sprintf("127.0.0.1:%d", tlsPort), User: "alice", Password: "secret", dir: dir,
 		conf: filepath.Join(dir, "dovecot.conf"), python: py}
+	s.ClientTLS = writeCert(t, dir)
 	if err := os.WriteFile(filepath.Join(dir, "users"), []byte("alice:{PLAIN}secret::::::\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +91,10 @@ state_dir = %[1]s/state
 log_path = %[1]s/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <%[1]s/cert.pem
+ssl_key = <%[1]s/key.pem
+ssl_dh = </usr/share/dovecot/dh.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = %[2]s
@@ -109,7 +125,9 @@ service imap-login {
     port = %[5]d
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = %[6]d
+    ssl = yes
   }
 }
 service anvil {
@@ -118,7 +136,7 @@ service anvil {
 service stats {
   chroot =
 }
-`, dir, internal, login, mailUID, port)
+`, dir, internal, login, mailUID, port, tlsPort)
 	if err := os.WriteFile(s.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -161,6 +179,40 @@ service stats {
 		return false
 	})
 	return s
+}
+
+// writeCert makes a self-signed certificate for the server and returns a
+// client configuration that trusts it.
+func writeCert(t *testing.T, dir string) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	return &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
 }
 
 func freePort(t *testing.T) int {

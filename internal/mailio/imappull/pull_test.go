@@ -113,3 +113,49 @@ func TestPullInterruptedAndResumed(t *testing.T) {
 		t.Fatalf("compared %d messages", n)
 	}
 }
+
+// TestPullTLS pulls over implicit TLS and over STARTTLS, verifying
+// Dovecot's certificate, into two accounts.
+func TestPullTLS(t *testing.T) {
+	t.Parallel()
+	dv := dovecottest.Start(t)
+	dv.Fill(t)
+	want := dv.Contents(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	blobs, err := blob.NewFS(filepath.Join(dir, "blobs"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlstore.Open(ctx, sqlstore.Options{Path: filepath.Join(dir, "kantorpos.db"), Blobs: blobs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.AddDomain(ctx, "example.test")
+	for _, c := range []struct{ security, addr, account string }{
+		{"tls", dv.TLSAddr, "tls@example.test"},
+		{"starttls", dv.Addr, "starttls@example.test"},
+	} {
+		acct, err := st.CreateAccount(ctx, c.account, "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		im := &mailio.Importer{Store: st, Blobs: blobs, Account: acct}
+		err = Pull(ctx, Options{Addr: c.addr, Security: c.security, TLSConfig: dv.ClientTLS, User: dv.User, Password: dv.Password,
+			StateDir: filepath.Join(dir, "import"), Importer: im})
+		if err != nil || im.Summary.Messages != 14 {
+			t.Fatalf("%s: %v %s", c.security, err, im.Summary.String())
+		}
+		if n := mailiotest.Compare(t, st, acct.ID, want, localFor); n != 14 {
+			t.Fatalf("%s: compared %d messages", c.security, n)
+		}
+	}
+	// A certificate we do not trust is refused.
+	acct, _ := st.CreateAccount(ctx, "untrusted@example.test", "h")
+	err = Pull(ctx, Options{Addr: dv.TLSAddr, Security: "tls", User: dv.User, Password: dv.Password,
+		StateDir: filepath.Join(dir, "import"), Importer: &mailio.Importer{Store: st, Blobs: blobs, Account: acct}})
+	if err == nil {
+		t.Fatal("pull accepted an untrusted certificate")
+	}
+}
