@@ -160,6 +160,9 @@ func cmdRestore(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "  %d accounts, %d mailboxes, %d messages, %d queued, %d DKIM keys; %d blobs (%.1f MiB) in %s\n",
 		m.Counts.Accounts, m.Counts.Mailboxes, m.Counts.Messages, m.Counts.Queue, m.Counts.DKIMKeys,
 		res.Blobs, mb(res.Bytes), res.Duration.Round(time.Millisecond))
+	if len(m.Missing) > 0 {
+		fmt.Fprintf(e.stdout, "  WARNING: %d blob(s) were not in this backup (see missing_blobs in its manifest): their messages have no content; kantorpos verify lists them\n", len(m.Missing))
+	}
 	for _, a := range res.MovedAside {
 		fmt.Fprintf(e.stdout, "  the previous %s was moved to %s\n", filepath.Base(a[:len(a)-len(filepath.Ext(a))]), a)
 	}
