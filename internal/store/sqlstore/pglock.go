@@ -68,18 +68,23 @@ func (l *pgLocker) drop() {
 func (l *pgLocker) lock(ctx context.Context, key int32) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.connect(ctx); err != nil {
-		return false, err
-	}
-	var ok bool
-	if err := l.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, int32(pgLockSpace), key).Scan(&ok); err != nil {
+	var err error
+	// A connection idle for long may have died unnoticed: one more try on
+	// a new connection.
+	for range 2 {
+		if err = l.connect(ctx); err != nil {
+			return false, err
+		}
+		var ok bool
+		if err = l.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, int32(pgLockSpace), key).Scan(&ok); err == nil {
+			if ok {
+				l.held[key] = true
+			}
+			return ok, nil
+		}
 		l.drop()
-		return false, err
 	}
-	if ok {
-		l.held[key] = true
-	}
-	return ok, nil
+	return false, err
 }
 
 // unlock releases key. When that fails, the connection is closed, which

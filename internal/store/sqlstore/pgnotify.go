@@ -67,7 +67,7 @@ func parsePayload(p string) (node string, changes []store.Change) {
 
 // listen opens the notification connection.
 func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
-	conn, err := pgx.ConnectConfig(ctx, s.pg.cfg)
+	conn, err := pgx.ConnectConfig(ctx, dedicated(s.pg.cfg, "listen"))
 	if err != nil {
 		return nil, err
 	}

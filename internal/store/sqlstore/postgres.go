@@ -77,8 +77,16 @@ func (s *Store) openPostgres(ctx context.Context, o Options) error {
 	rand.Read(node)
 	s.db, s.d = db, postgresDialect(icu)
 	s.pg = &pgState{cfg: cfg, node: hex.EncodeToString(node)}
-	s.pg.locker = &pgLocker{cfg: cfg, held: map[int32]bool{}, log: s.log}
+	s.pg.locker = &pgLocker{cfg: dedicated(cfg, "locks"), held: map[int32]bool{}, log: s.log}
 	return nil
+}
+
+// dedicated returns the settings of a connection outside the pool, named
+// for pg_stat_activity ("kantorpos listen", "kantorpos locks").
+func dedicated(cfg *pgx.ConnConfig, what string) *pgx.ConnConfig {
+	c := cfg.Copy()
+	c.RuntimeParams["application_name"] = cfg.RuntimeParams["application_name"] + " " + what
+	return c
 }
 
 // describe names a server without its password, for messages.
