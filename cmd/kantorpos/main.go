@@ -43,6 +43,8 @@ func commands() []command {
 		{"domain", "domain add|del|list [NAME]", "manage the domains we receive mail for", cmdDomain},
 		{"user", "user add|del|passwd|list [ADDRESS] [-password-stdin]", "manage accounts", cmdUser},
 		{"alias", "alias add|del|list [ADDRESS] [TARGET]", "manage aliases (@domain is a catch-all)", cmdAlias},
+		{"dns", "dns [check] DOMAIN", "print the DNS records to publish for a domain, or check them", cmdDNS},
+		{"dkim", "dkim list|rotate DOMAIN [-delay 48h]", "list or rotate a domain's DKIM keys", cmdDKIM},
 		{"config", "config check|default [-config FILE]", "check a configuration, or print the commented default", cmdConfig},
 		{"version", "version", "print the version", cmdVersion},
 		{"help", "help [COMMAND]", "list the commands, or explain one", cmdHelp},

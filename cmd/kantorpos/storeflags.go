@@ -12,6 +12,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/auth"
 	"github.com/kantorpos/kantorpos/internal/blob"
 	"github.com/kantorpos/kantorpos/internal/config"
+	"github.com/kantorpos/kantorpos/internal/dns"
 	"github.com/kantorpos/kantorpos/internal/server"
 )
 
@@ -72,10 +73,7 @@ func openOps(ctx context.Context, e *env, c config.Config) (*admin.Ops, func(), 
 	if err != nil {
 		return nil, nil, err
 	}
-	ops := &admin.Ops{Store: st, Hasher: auth.NewHasher(auth.DefaultParams), Log: log}
-	configureOps(ops)
+	ops := &admin.Ops{Store: st, Hasher: auth.NewHasher(auth.DefaultParams), Log: log,
+		NewDKIMKeys: admin.GenerateDKIMKeys, Published: admin.PublishedFromConfig(c), Resolver: dns.New(c.DNS.Server)}
 	return ops, func() { st.Close() }, nil
 }
-
-// configureOps adds the optional parts of the operations (DKIM keys...).
-func configureOps(o *admin.Ops) {}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kantorpos/kantorpos/internal/auth"
 	"github.com/kantorpos/kantorpos/internal/clock"
+	"github.com/kantorpos/kantorpos/internal/dns"
 	"github.com/kantorpos/kantorpos/internal/mailaddr"
 	"github.com/kantorpos/kantorpos/internal/store"
 )
@@ -32,6 +33,10 @@ type Ops struct {
 	Log    *slog.Logger
 	// NewDKIMKeys, when set, makes the DKIM keys of a new domain.
 	NewDKIMKeys func(domain string, now time.Time) ([]store.DKIMKey, error)
+	// Published is what DNS records describe (host name, ports).
+	Published Published
+	// Resolver is used to check published records (nil: the system's).
+	Resolver dns.Resolver
 }
 
 // Error is an operation error with a message fit for the administrator.
@@ -147,6 +152,18 @@ func (o *Ops) AddUser(ctx context.Context, address, password string) (store.Acco
 		return acc, fmt.Errorf("add user %s: %w", a.Key(), err)
 	}
 	o.log().Info("account added", "account", acc.Address)
+	// RFC 5321 4.5.1: every domain has a postmaster. Until the administrator
+	// says otherwise, the domain's first account receives its mail.
+	pm := "postmaster@" + a.Domain
+	if a.Key() != pm {
+		if targets, err := o.Store.AliasTargets(ctx, pm); err == nil && len(targets) == 0 {
+			if _, err := o.Store.Account(ctx, pm); errors.Is(err, store.ErrNotFound) {
+				if err := o.Store.AddAlias(ctx, store.Alias{Address: pm, Target: acc.Address}); err == nil {
+					o.log().Info("postmaster alias added", "alias", pm, "target", acc.Address)
+				}
+			}
+		}
+	}
 	return acc, nil
 }
 

@@ -80,3 +80,18 @@ func TestOps(t *testing.T) {
 		t.Fatalf("DKIM keys of the new domain = %v", keys)
 	}
 }
+
+func TestFirstAccountIsPostmaster(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	o := newOps(t)
+	o.AddDomain(ctx, "example.test")
+	if _, err := o.AddUser(ctx, "amy@example.test", "long enough pw"); err != nil {
+		t.Fatal(err)
+	}
+	o.AddUser(ctx, "bob@example.test", "long enough pw")
+	targets, _ := o.Store.AliasTargets(ctx, "postmaster@example.test")
+	if len(targets) != 1 || targets[0] != "amy@example.test" {
+		t.Fatalf("postmaster targets = %v", targets)
+	}
+}

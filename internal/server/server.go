@@ -22,6 +22,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/clock"
 	"github.com/kantorpos/kantorpos/internal/config"
 	"github.com/kantorpos/kantorpos/internal/dns"
+	"github.com/kantorpos/kantorpos/internal/router"
 	"github.com/kantorpos/kantorpos/internal/store/sqlstore"
 	"github.com/kantorpos/kantorpos/internal/tlsconf"
 )
@@ -50,6 +51,7 @@ type Server struct {
 	Auth     *auth.Service
 	Ops      *admin.Ops
 	TLS      *tlsconf.Manager
+	Router   *router.Router
 
 	mu        sync.Mutex
 	listeners []*listener
@@ -121,7 +123,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		}, s.Clock),
 		Log: s.Log.With("component", "auth"),
 	}
-	s.Ops = &admin.Ops{Store: st, Hasher: hasher, Clock: s.Clock, Log: s.Log.With("component", "admin")}
+	s.Ops = &admin.Ops{Store: st, Hasher: hasher, Clock: s.Clock, Log: s.Log.With("component", "admin"),
+		NewDKIMKeys: admin.GenerateDKIMKeys, Published: admin.PublishedFromConfig(c), Resolver: s.Resolver}
 	hosts := []string{c.Hostname}
 	for _, h := range []string{"localhost", "127.0.0.1", "::1"} {
 		if h != c.Hostname {
@@ -136,6 +139,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	s.Router = s.newRouter()
 	return s, nil
 }
 

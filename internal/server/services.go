@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+
+	"github.com/kantorpos/kantorpos/internal/smtpserver"
 )
 
 // serviceDef is one listener of the configuration and how to build its
@@ -14,8 +16,21 @@ type serviceDef struct {
 
 // services lists the listeners of the configuration.
 func (s *Server) services() []serviceDef {
-	return nil
+	c := s.Config
+	smtp := func(k smtpserver.Kind) func() (service, error) {
+		return func() (service, error) { return s.smtpServer(k) }
+	}
+	return []serviceDef{
+		{"smtp", c.SMTP.Listen, smtp(smtpserver.MX)},
+		{"submission", c.Submission.Listen, smtp(smtpserver.Submission)},
+		{"submissions", c.Submission.ListenTLS, smtp(smtpserver.SubmissionTLS)},
+		{"pop3", c.POP3.Listen, func() (service, error) { return s.pop3Server(false) }},
+		{"pop3s", c.POP3.ListenTLS, func() (service, error) { return s.pop3Server(true) }},
+	}
 }
+
+// deliverer is what the SMTP servers file messages with.
+func (s *Server) deliverer() smtpserver.Deliverer { return s.Store }
 
 type worker struct {
 	name string

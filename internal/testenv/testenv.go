@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/dns/dnstest"
 	"github.com/kantorpos/kantorpos/internal/server"
 	"github.com/kantorpos/kantorpos/internal/store"
+	"github.com/kantorpos/kantorpos/internal/testutil"
 )
 
 // Options adjust the server a test starts.
@@ -151,56 +151,22 @@ func (e *Env) Inbox(t testing.TB, accountID int64) store.Mailbox {
 	return m
 }
 
-// WaitFor polls cond every few milliseconds until it is true or the
-// deadline passes (then the test fails with what).
-func WaitFor(t testing.TB, deadline time.Duration, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %v waiting for %s", deadline, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// NeedCommand returns the path of an external program a test uses. When it
-// is missing the test is skipped with the Debian package to install, or
-// fails when CI=true (CI must run every test).
+// NeedCommand is testutil.NeedCommand.
 func NeedCommand(t testing.TB, name, debianPackage string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found: CI must install the Debian package %s (.ci/run)", name, debianPackage)
-	}
-	t.Skipf("%s not found: install the Debian package %s to run this test", name, debianPackage)
-	return ""
+	return testutil.NeedCommand(t, name, debianPackage)
 }
 
-// Python returns a python3 that can import module: Debian's /usr/bin/python3
-// first (where Debian's python3-* packages install), then python3 on PATH.
-// Like NeedCommand, it skips locally and fails under CI=true when none can.
+// Python is testutil.Python.
 func Python(t testing.TB, module, debianPackage string) string {
 	t.Helper()
-	var tried []string
-	for _, py := range []string{"/usr/bin/python3", "python3"} {
-		p, err := exec.LookPath(py)
-		if err != nil {
-			continue
-		}
-		tried = append(tried, p)
-		if module == "" || exec.Command(p, "-c", "import "+module).Run() == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("no python3 with module %q (tried %v): CI must install %s (.ci/run)", module, tried, debianPackage)
-	}
-	t.Skipf("no python3 with module %q (tried %v): install the Debian package %s", module, tried, debianPackage)
-	return ""
+	return testutil.Python(t, module, debianPackage)
+}
+
+// WaitFor is testutil.WaitFor.
+func WaitFor(t testing.TB, deadline time.Duration, what string, cond func() bool) {
+	t.Helper()
+	testutil.WaitFor(t, deadline, what, cond)
 }
 
 // tWriter sends log lines to the test log.

@@ -1,0 +1,114 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/kantorpos/kantorpos/internal/mailauth"
+	"github.com/kantorpos/kantorpos/internal/router"
+	"github.com/kantorpos/kantorpos/internal/smtpserver"
+	"github.com/kantorpos/kantorpos/internal/store"
+	"github.com/kantorpos/kantorpos/internal/tlsconf"
+)
+
+// smtpServer builds the SMTP service of one listener kind.
+func (s *Server) smtpServer(kind smtpserver.Kind) (service, error) {
+	c := s.Config
+	cfg := smtpserver.Config{
+		Kind:           kind,
+		Hostname:       c.Hostname,
+		MaxMessageSize: int64(c.SMTP.MaxMessageSize),
+		MaxRecipients:  c.SMTP.MaxRecipients,
+		MaxReceived:    c.SMTP.MaxReceivedHeaders,
+		CommandTimeout: c.SMTP.CommandTimeout.D(),
+		SessionTimeout: c.SMTP.SessionTimeout.D(),
+		MaxConns:       c.Limits.MaxConnections,
+		MaxConnsPerIP:  c.Limits.MaxConnectionsPerIP,
+	}
+	if kind.IsSubmission() {
+		cfg.AllowInsecureAuth = c.Submission.AllowInsecureAuth
+	}
+	deps := smtpserver.Deps{
+		Router:    s.Router,
+		Deliverer: s.deliverer(),
+		Blobs:     s.Blobs,
+		Auth:      s.Auth,
+		TLS:       s.TLS.ServerConfig(tlsconf.ProtoSMTP),
+		Clock:     s.Clock,
+		Log:       s.Log.With("component", "smtp", "listener", kind.String()),
+	}
+	if kind == smtpserver.MX {
+		deps.HeaderFilter = func(h []byte) []byte {
+			out, _ := mailauth.StripForged(h, c.Hostname)
+			return out
+		}
+		if c.SMTP.CheckAuthentication {
+			deps.Inbound = &inboundChecker{v: &mailauth.Verifier{
+				Resolver: s.Resolver, Hostname: c.Hostname, Timeout: 20 * time.Second, Clock: s.Clock,
+				Log: s.Log.With("component", "mailauth"),
+			}}
+		}
+	} else if c.Submission.SignDKIM {
+		deps.Signer = &dkimSigner{keys: s.Store, clock: s.Clock}
+	}
+	return smtpserver.New(cfg.WithDefaults(), deps)
+}
+
+// newRouter builds the recipient router.
+func (s *Server) newRouter() *router.Router {
+	return router.New(s.Store, s.Config.SMTP.Postmaster)
+}
+
+// inboundChecker runs SPF, DKIM and DMARC on mail received on the MX.
+type inboundChecker struct{ v *mailauth.Verifier }
+
+func (c *inboundChecker) CheckInbound(ctx context.Context, m *smtpserver.Inbound) (smtpserver.Verdict, error) {
+	res, err := c.v.Verify(ctx, mailauth.ConnInfo{IP: m.RemoteIP, HELO: m.HELO, MailFrom: m.MailFrom},
+		io.NewSectionReader(m.Message, 0, m.Blob.Size))
+	if errors.Is(err, mailauth.ErrHeaderTooLong) {
+		return smtpserver.Verdict{Action: smtpserver.Reject, Reply: "Header section too long to verify"}, nil
+	}
+	if err != nil {
+		return smtpserver.Verdict{}, err
+	}
+	v := smtpserver.Verdict{Header: []byte(res.AuthenticationResults)}
+	switch res.Action {
+	case mailauth.Quarantine:
+		v.Action = smtpserver.Junk
+	case mailauth.Reject:
+		v.Action = smtpserver.Reject
+	case mailauth.TempFail:
+		v.Action = smtpserver.TempFail
+	}
+	if _, _, text, ok := res.Reply(); ok {
+		v.Reply = text
+	}
+	return v, nil
+}
+
+// dkimSigner signs submitted mail with the From domain's keys.
+type dkimSigner struct {
+	keys  store.DKIMKeys
+	clock interface{ Now() time.Time }
+}
+
+func (d *dkimSigner) Sign(ctx context.Context, m *smtpserver.Outgoing) ([]byte, error) {
+	if m.FromDomain == "" {
+		return nil, nil
+	}
+	stored, err := d.keys.DKIMKeys(ctx, m.FromDomain)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]mailauth.DKIMKey, len(stored))
+	for i, k := range stored {
+		keys[i] = mailauth.DKIMKey(k)
+	}
+	h, err := mailauth.Sign(ctx, io.NewSectionReader(m.Message, 0, m.Blob.Size), keys, d.clock.Now())
+	if errors.Is(err, mailauth.ErrNoSigningKey) {
+		return nil, nil // a domain without keys sends unsigned
+	}
+	return h, err
+}

@@ -1,0 +1,213 @@
+package smtpserver
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func TestStrictReader(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		good string // bytes passed before the error
+		bad  bool
+	}{
+		{"a\r\nb\r\n", "a\r\nb\r\n", false},
+		{"", "", false},
+		{"a\nb\r\n", "a", true},
+		{"a\r\nb\rc\r\n", "a\r\nb\r", true}, // the CR passes; the error aborts the blob
+		{"a\r", "a\r", true},
+		{"\r\r\n", "\r", true},
+		{"x\r\n\x00.\r\n", "x\r\n\x00.\r\n", false},
+	}
+	for _, tc := range tests {
+		for _, oneByte := range []bool{false, true} {
+			var r io.Reader = strings.NewReader(tc.in)
+			if oneByte {
+				r = iotest.OneByteReader(r)
+			}
+			out, err := io.ReadAll(&strictReader{r: r})
+			if tc.bad != errors.Is(err, ErrBareLineEnding) || !tc.bad && err != nil {
+				t.Errorf("%q (one byte %v): err %v", tc.in, oneByte, err)
+			}
+			if !tc.bad && string(out) != tc.good || tc.bad && !strings.HasPrefix(tc.good, string(out)) {
+				t.Errorf("%q (one byte %v): passed %q", tc.in, oneByte, out)
+			}
+		}
+	}
+}
+
+func TestReadHeader(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, hdr string
+		tooBig  bool
+	}{
+		{"A: 1\r\nB: 2\r\n\r\nbody\r\n", "A: 1\r\nB: 2\r\n\r\n", false},
+		{"\r\nbody\r\n", "\r\n", false},
+		{"A: 1\r\n", "A: 1\r\n", false},
+		{"A: " + strings.Repeat("x", 200) + "\r\n\r\n", "", true},
+		{"A: 1\r\n continued\r\n\r\n", "A: 1\r\n continued\r\n\r\n", false},
+	}
+	for _, tc := range tests {
+		br := bufio.NewReaderSize(strings.NewReader(tc.in), 16) // lines longer than the buffer
+		hdr, err := readHeader(br, 100)
+		if tc.tooBig {
+			if !errors.Is(err, ErrHeaderTooLarge) {
+				t.Errorf("%q: %v", tc.in, err)
+			}
+			continue
+		}
+		rest, _ := io.ReadAll(br)
+		if err != nil || string(hdr) != tc.hdr || string(hdr)+string(rest) != tc.in {
+			t.Errorf("%q: hdr %q rest %q err %v", tc.in, hdr, rest, err)
+		}
+	}
+}
+
+func TestParseFields(t *testing.T) {
+	t.Parallel()
+	hdr := "Received: from a\r\n\tby b; x\r\nFROM: A <a@x.test>,\r\n b@x.test\r\nno colon line\r\nBad Name: x\r\nmessage-id: <1@x>\r\n\r\nBody: no\r\n"
+	fs := parseFields([]byte(hdr))
+	var names []string
+	for _, f := range fs {
+		names = append(names, f.name+"="+f.value)
+	}
+	want := "Received=from a by b; x|FROM=A <a@x.test>, b@x.test|message-id=<1@x>"
+	if got := strings.Join(names, "|"); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	info := inspectHeader(fs)
+	if info.received != 1 || len(info.from) != 1 || !info.messageID || info.date {
+		t.Errorf("info %+v", info)
+	}
+	addrs, ok := fromAddresses(info.from)
+	if !ok || strings.Join(addrs, ",") != "a@x.test,b@x.test" {
+		t.Errorf("from %v %v", addrs, ok)
+	}
+}
+
+func TestReceivedHeader(t *testing.T) {
+	t.Parallel()
+	h := string(receivedHeader(receivedInfo{helo: "evil\r\nX-Injected: 1 (", hostname: "mx.test", id: "abc", rcpt: "a@b>;\r\nX: y"}))
+	if strings.Count(h, "\r\n") != 4 || strings.Contains(h, "\r\nX") || !strings.HasPrefix(h, "Received: from [unknown] (helo=evil??X-Injected:?1??)\r\n") {
+		t.Errorf("%q", h)
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(h, "\r\n"), "\r\n") {
+		if len(line) > 998 {
+			t.Errorf("line too long: %q", line)
+		}
+	}
+}
+
+func TestCmdGuard(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want int
+	}{
+		{"GET / HTTP/1.1\r\n", 0},
+		{"get / HTTP/1.1\r\n", 0},
+		{"EHLO x\r\nPOST / HTTP/1.1\r\n", 8},
+		{"EHLO x\r\nGETX\r\n", -1},
+		{"GET\r\n", -1},
+		{"EHLO x\r\nDATA\r\nGET / HTTP/1.1\r\n.\r\nGET /\r\n", 33},
+		{"DATA\r\nx\n.\nGET / x\r\n", -1},   // still in DATA for go-smtp
+		{"BDAT 7\r\nGET / x\r\nHEAD /", 17}, // the chunk is content
+		{"BDAT 7 LAST\r\nGET / x\r\n", -1},
+		{"BDAT x\r\nGET / x\r\n", 8},
+		{"STARTTLS\r\nGET / \r\n", -1},
+		{"AUTH PLAIN\r\nPOST\r\n", -1},
+	}
+	for _, tc := range tests {
+		if got := newCmdGuard().scan([]byte(tc.in)); got != tc.want {
+			t.Errorf("%q: %d, want %d", tc.in, got, tc.want)
+		}
+		// Byte by byte, the verb is found at the same place.
+		g, got := newCmdGuard(), -1
+		for i := 0; i < len(tc.in) && got < 0; i++ {
+			if g.scan([]byte{tc.in[i]}) >= 0 {
+				got = i
+			}
+		}
+		if (got >= 0) != (tc.want >= 0) {
+			t.Errorf("%q byte by byte: %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
+
+// FuzzDataReader checks the DATA reader on arbitrary content: it passes
+// exactly the input when there is no bare CR or LF, stops before the first
+// one otherwise, and the header split never loses or invents bytes.
+func FuzzDataReader(f *testing.F) {
+	for _, s := range []string{
+		"Subject: a\r\n\r\nbody\r\n", "a\nb", "a\rb", "\r\n", "x\r\n\x00.\r\n", "A: 1\r\n b\r\n\r\n",
+		"Received: x\r\nReceived: y\r\n\r\n", "From: =?utf-8?q?x?= <a@b>\r\n\r\n",
+	} {
+		f.Add([]byte(s), uint8(7))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
+		r := io.Reader(bytes.NewReader(in))
+		if chunk%2 == 1 {
+			r = iotest.HalfReader(r)
+		}
+		sr := &strictReader{r: r}
+		br := bufio.NewReaderSize(sr, 16)
+		hdr, err := readHeader(br, 1<<20)
+		var rest []byte
+		if err == nil {
+			rest, err = io.ReadAll(br)
+		}
+		bare := hasBareLineEnding(in)
+		if bare != errors.Is(err, ErrBareLineEnding) {
+			t.Fatalf("bare=%v err=%v", bare, err)
+		}
+		out := append(append([]byte{}, hdr...), rest...)
+		if !bare && !bytes.Equal(out, in) {
+			t.Fatalf("changed: %q → %q", in, out)
+		}
+		// What passed the reader is free of bare line endings (a final CR
+		// may wait for its LF).
+		if passed := bytes.TrimSuffix(in[:sr.n], []byte("\r")); hasBareLineEnding(passed) {
+			t.Fatalf("passed a bare line ending: %q", passed)
+		}
+		info := inspectHeader(parseFields(hdr))
+		fromAddresses(info.from)
+	})
+}
+
+func hasBareLineEnding(b []byte) bool {
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') || c == '\r' && (i+1 == len(b) || b[i+1] != '\n') {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzCmdGuard: scanning in one piece or in two never panics and finds a
+// verb in the same line.
+func FuzzCmdGuard(f *testing.F) {
+	for _, s := range []string{"GET / HTTP/1.1\r\n", "EHLO x\r\nDATA\r\nGET /\r\n.\r\nPOST /\r\n", "BDAT 3\r\nabcGET /", "STARTTLS\r\n"} {
+		f.Add([]byte(s), uint16(3))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, split uint16) {
+		whole := newCmdGuard().scan(in)
+		k := int(split) % (len(in) + 1)
+		g := newCmdGuard()
+		parts := g.scan(in[:k])
+		if parts < 0 {
+			if p2 := g.scan(in[k:]); p2 >= 0 {
+				parts = k + p2
+			}
+		}
+		if (whole >= 0) != (parts >= 0) {
+			t.Fatalf("whole %d, split at %d: %d", whole, k, parts)
+		}
+	})
+}

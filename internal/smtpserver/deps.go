@@ -1,0 +1,132 @@
+package smtpserver
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net/netip"
+
+	"github.com/emersion/go-sasl"
+
+	"github.com/kantorpos/kantorpos/internal/auth"
+	"github.com/kantorpos/kantorpos/internal/blob"
+	"github.com/kantorpos/kantorpos/internal/clock"
+	"github.com/kantorpos/kantorpos/internal/mailaddr"
+	"github.com/kantorpos/kantorpos/internal/router"
+	"github.com/kantorpos/kantorpos/internal/store"
+)
+
+// Resolver says where mail for an address goes; *router.Router satisfies it.
+type Resolver interface {
+	Resolve(ctx context.Context, addr mailaddr.Address) (router.Result, error)
+}
+
+// Deliverer files an accepted message in one transaction; store.Store
+// satisfies it.
+type Deliverer interface {
+	Deliver(ctx context.Context, d *store.Delivery) (store.DeliveryResult, error)
+}
+
+// Blobs is the part of blob.Store the server uses.
+type Blobs interface {
+	Create(ctx context.Context) (blob.Writer, error)
+	Open(ctx context.Context, hash string) (blob.Reader, error)
+	CheckSpace(need int64) error
+}
+
+// Authenticator gives SASL servers for AUTH; *auth.Service satisfies it.
+// done is called with the identity once the exchange succeeds; the errors
+// are auth.ErrInvalidCredentials, ErrTooManyFailures, ErrMalformed and
+// ErrTemporary.
+type Authenticator interface {
+	SASL(ctx context.Context, mech string, ip netip.Addr, proto string, done func(auth.Identity)) (sasl.Server, bool)
+}
+
+// MetaParser extracts the IMAP metadata of a message (internal/msgmeta).
+type MetaParser func(r io.Reader) (*store.MessageMeta, error)
+
+// Action is what an InboundChecker decides.
+type Action int
+
+const (
+	// Accept delivers normally.
+	Accept Action = iota
+	// Junk delivers into each recipient's \Junk folder.
+	Junk
+	// Reject refuses the message with 550 5.7.1 (or Verdict.Reply).
+	Reject
+	// TempFail refuses the message with 451 4.7.0 (or Verdict.Reply).
+	TempFail
+)
+
+// Inbound describes a message received on the MX, spooled and durable in
+// the blob store but not yet delivered.
+type Inbound struct {
+	ConnID   string
+	RemoteIP netip.Addr
+	HELO     string
+	TLS      *tls.ConnectionState // nil without TLS
+	MailFrom string               // "" for the null sender
+	Rcpts    []string
+	Blob     store.BlobRef
+	// Message reads the spooled message (our Received header included).
+	Message io.ReaderAt
+}
+
+// Verdict is an InboundChecker's decision.
+type Verdict struct {
+	Action Action
+	// Reply replaces the default text of a Reject or TempFail reply.
+	Reply string
+	// Header is prepended to the message of every local recipient, e.g.
+	// "Authentication-Results: ...\r\n" (complete fields, CRLF-terminated).
+	Header []byte
+}
+
+// InboundChecker is the hook for SPF, DKIM and DMARC on the MX: it is called
+// once per message after it is spooled and before it is delivered. An error
+// means the check could not run: the message is refused with 451 4.7.0.
+type InboundChecker interface {
+	CheckInbound(ctx context.Context, m *Inbound) (Verdict, error)
+}
+
+// Outgoing describes a submitted message with remote recipients.
+type Outgoing struct {
+	AccountID int64
+	Account   string // address of the authenticated account
+	MailFrom  string
+	// FromDomain is the domain of the From header (for the DKIM d=).
+	FromDomain string
+	Blob       store.BlobRef
+	Message    io.ReaderAt
+}
+
+// Signer is the hook for DKIM signing on submission: the returned header
+// fields (CRLF-terminated) go into Outbound.Prefix. An error refuses the
+// message with 451 4.3.0.
+type Signer interface {
+	Sign(ctx context.Context, m *Outgoing) ([]byte, error)
+}
+
+// Deps are the collaborators of a Server. Router, Deliverer and Blobs are
+// required; Auth is required for submission; TLS for SubmissionTLS (and for
+// STARTTLS elsewhere, which is offered only when TLS is set).
+type Deps struct {
+	Router    Resolver
+	Deliverer Deliverer
+	Blobs     Blobs
+	Auth      Authenticator
+	TLS       *tls.Config
+	Clock     clock.Clock
+	Log       *slog.Logger
+	// Meta parses message metadata; nil means msgmeta.Parse with its
+	// default limits.
+	Meta    MetaParser
+	Inbound InboundChecker // optional, MX only
+	Signer  Signer         // optional, submission only
+	// HeaderFilter, optional and MX only, rewrites the header section a
+	// client sent before it is stored (e.g. removing Authentication-Results
+	// fields that claim to be ours). It returns the new header section.
+	HeaderFilter func(header []byte) []byte
+}

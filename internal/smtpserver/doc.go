@@ -1,0 +1,48 @@
+package smtpserver
+
+// Decisions, in one place (each is also next to its code):
+//
+// Replies
+//   - Relay refused (MX, or any unauthenticated session): 554 5.7.1, also for
+//     relay syntax in a recipient ("%", "!", several "@", address literals).
+//     `<"v@ext.test">` is refused by go-smtp's path parser with 501 5.5.2
+//     before our code runs; `<@ours:v@ext>` has its source route dropped by
+//     go-smtp and is then refused as v@ext.
+//   - Unknown user 550 5.1.1 at RCPT (never accept-then-bounce: no
+//     backscatter); disabled account 550 5.2.1; alias loop or expansion
+//     deeper than 10: 550 5.4.6 (RFC 5321 4.3.2 lists 550, not 554, for RCPT).
+//   - Too many Received fields (> MaxReceived, default 50): 554 5.4.6.
+//   - Bare CR or LF in the content: 554 5.6.0, then the connection is closed.
+//   - Disk full: 452 4.3.1 at MAIL (CheckSpace with the SIZE parameter) or
+//     after DATA; store.ErrUnavailable and other store errors: 451 4.3.0.
+//   - After MaxBadRecipients refused recipients or MaxAuthFailures failed
+//     AUTHs in a connection: 421 4.7.0 and close. VRFY 252, EXPN 502 (go-smtp).
+//
+// Quota: checked at RCPT against the account's usage plus the SIZE
+// parameter: a recipient whose every local account is full gets 552 5.2.2;
+// full members of a group alias are left out (and logged) so the others get
+// the message. The store files what was accepted (sqlstore does not refuse on
+// quota); a store ErrQuotaExceeded at DATA fails the message with 552 5.2.2.
+//
+// Submission sender policy: the envelope sender and every From address must
+// be the account's address (any plus-tag) or an alias that resolves to the
+// account; a catch-all or the postmaster fallback does not count. The null
+// sender is allowed (RFC 8098 wants it for MDNs). A message without a
+// parsable From gets 550 5.6.0. Missing Date and Message-ID are added
+// (RFC 6409 8).
+//
+// What go-smtp v0.25.1 does that we rely on or work around:
+//   - only <CRLF>.<CRLF> ends DATA, but ".\r" followed by anything other
+//     than LF is dropped silently: "\r\n.\rX" reaches us as "\r\nX". Such a
+//     variant therefore gives one message whose body holds the would-be
+//     smuggled commands; never a second message (tests: TestSmuggling).
+//   - plaintext pipelined after STARTTLS is discarded (TestSTARTTLSInjection).
+//   - ReadTimeout applies per command line; we extend the deadline while
+//     content flows (DataTimeout) and clamp every deadline to the session
+//     deadline (conn.go).
+//   - a base64 error inside AUTH gets 454 4.7.0 from go-smtp (RFC 4954 asks
+//     for 501); "<postmaster>" without a domain is refused with 501.
+//
+// Cross-protocol: a plaintext command line starting with an HTTP verb
+// closes the connection with 421 (guard.go); over TLS, ALPN "smtp" makes a
+// client that offers only http/1.1 fail the handshake.
