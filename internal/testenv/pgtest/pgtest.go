@@ -136,8 +136,10 @@ func unavailable(t testing.TB, err error) {
 	if errors.Is(err, errMissing) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("pgtest: %v: CI must install the Debian package %s (.ci/run)", err, DebianPackage)
+			return
 		}
 		t.Skipf("pgtest: %v: install the Debian package %s (or set PGTEST_DSN) to run this test", err, DebianPackage)
+		return
 	}
 	t.Fatalf("pgtest: %v", err)
 }
@@ -192,7 +194,7 @@ func (c *Cluster) Remove() error {
 
 // startCluster runs initdb and starts a server on a free loopback port.
 func startCluster() (*Cluster, error) {
-	bin, err := findBin()
+	bin, err := findBin(debianBins)
 	if err != nil {
 		return nil, err
 	}
@@ -271,22 +273,25 @@ func postgresTempDir() string {
 	return d
 }
 
+// debianBins is where Debian installs each PostgreSQL version's programs.
+const debianBins = "/usr/lib/postgresql/*/bin"
+
 // findBin finds the directory of initdb and pg_ctl: PATH first, then
 // Debian's /usr/lib/postgresql/<version>/bin (newest version).
-func findBin() (string, error) {
+func findBin(debianBins string) (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
 		if _, err := exec.LookPath("pg_ctl"); err == nil {
 			return filepath.Dir(p), nil
 		}
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(debianBins)
 	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
 	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
 			return d, nil
 		}
 	}
-	return "", fmt.Errorf("%w (no initdb on PATH or in /usr/lib/postgresql/*/bin)", errMissing)
+	return "", fmt.Errorf("%w (no initdb on PATH or in %s)", errMissing, debianBins)
 }
 
 func version(binDir string) int {

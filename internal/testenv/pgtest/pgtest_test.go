@@ -2,7 +2,11 @@ package pgtest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -64,5 +68,43 @@ func TestWithDatabase(t *testing.T) {
 		if got, err := withDatabase(in, "x"); err != nil || got != want {
 			t.Errorf("withDatabase(%q) = %q, %v", in, got, err)
 		}
+	}
+}
+
+// recTB records what a helper asks of the test instead of ending it.
+type recTB struct {
+	testing.TB
+	skipped, failed string
+}
+
+func (r *recTB) Helper() {}
+func (r *recTB) Skipf(f string, a ...any) {
+	r.skipped = fmt.Sprintf(f, a...)
+}
+func (r *recTB) Fatalf(f string, a ...any) {
+	r.failed = fmt.Sprintf(f, a...)
+}
+
+// Without PostgreSQL, tests skip naming the Debian package, and fail in CI.
+func TestMissingPostgres(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := findBin(filepath.Join(t.TempDir(), "*", "bin"))
+	if !errors.Is(err, errMissing) {
+		t.Fatalf("findBin = %v", err)
+	}
+	for _, ci := range []string{"", "true"} {
+		t.Setenv("CI", ci)
+		r := &recTB{TB: t}
+		unavailable(r, err)
+		msg := r.skipped
+		if ci == "true" {
+			msg = r.failed
+		}
+		if !strings.Contains(msg, "Debian package postgresql") || (r.skipped != "") == (r.failed != "") {
+			t.Errorf("CI=%q: skipped %q, failed %q", ci, r.skipped, r.failed)
+		}
+	}
+	if dir, err := findBin(debianBins); err == nil && !strings.HasSuffix(dir, "/bin") {
+		t.Errorf("findBin = %q", dir)
 	}
 }
