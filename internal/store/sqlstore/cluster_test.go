@@ -341,9 +341,9 @@ func TestClusterMaildropLock(t *testing.T) {
 	rb()
 }
 
-// UIDs stay unique and dense when two nodes deliver into the same mailboxes
-// at once, and concurrent deliveries to the same recipients in different
-// orders do not deadlock.
+// UIDs stay unique and dense when two nodes deliver (and move) into the
+// same mailboxes at once, and concurrent deliveries to the same recipients
+// in different orders do not deadlock.
 func TestClusterUIDAllocation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -353,14 +353,35 @@ func TestClusterUIDAllocation(t *testing.T) {
 	mustT(t, err)
 	v, err := a.CreateAccount(ctx, "v@example.test", "h")
 	mustT(t, err)
-	const perNode = 40
+	const perNode, moves = 40, 20
+	archive, err := a.Mailbox(ctx, u.ID, "Archive")
+	mustT(t, err)
+	for i := range moves {
+		_, err := b.Append(ctx, archive.ID, store.NewMessage{Blob: storetest.PutBlob(t, b.Blobs(), storetest.Msg(fmt.Sprint("a", i), "x"))})
+		mustT(t, err)
+	}
 	type got struct {
 		acc int64
 		uid uint32
 	}
-	results := make(chan got, 4*perNode)
-	errs := make(chan error, 2*perNode)
+	results := make(chan got, 4*perNode+moves)
+	errs := make(chan error, 2*perNode+moves)
 	var wg sync.WaitGroup
+	uInbox, err := a.Mailbox(ctx, u.ID, "INBOX")
+	mustT(t, err)
+	for i := range moves {
+		node := []*Store{a, b}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pairs, err := node.Move(ctx, archive.ID, store.UIDSet{{Start: uint32(i + 1), Stop: uint32(i + 1)}}, uInbox.ID)
+			if err != nil || len(pairs) != 1 {
+				errs <- fmt.Errorf("move %d: %v, %v", i+1, pairs, err)
+				return
+			}
+			results <- got{u.ID, pairs[0].Dst}
+		}()
+	}
 	for i := range 2 * perNode {
 		node, local := a, []store.LocalDelivery{{AccountID: u.ID}, {AccountID: v.ID}}
 		if i%2 == 1 {
@@ -390,18 +411,18 @@ func TestClusterUIDAllocation(t *testing.T) {
 	for r := range results {
 		uids[r.acc] = append(uids[r.acc], r.uid)
 	}
-	for _, acc := range []int64{u.ID, v.ID} {
+	for acc, want := range map[int64]int{u.ID: 2*perNode + moves, v.ID: 2 * perNode} {
 		list := uids[acc]
 		sort.Slice(list, func(i, j int) bool { return list[i] < list[j] })
 		for i, uid := range list {
-			if uid != uint32(i+1) {
-				t.Fatalf("account %d: UIDs %v: want 1..%d, each once", acc, list, 2*perNode)
+			if uid != uint32(i+1) || len(list) != want {
+				t.Fatalf("account %d: UIDs %v: want 1..%d, each once", acc, list, want)
 			}
 		}
 		inbox, _ := b.Mailbox(ctx, acc, "INBOX")
 		states, err := b.MessageStates(ctx, inbox.ID)
 		mustT(t, err)
-		if len(states) != 2*perNode || inbox.UIDNext != uint32(2*perNode+1) {
+		if len(states) != want || inbox.UIDNext != uint32(want+1) {
 			t.Fatalf("account %d: %d messages, UIDNEXT %d", acc, len(states), inbox.UIDNext)
 		}
 	}

@@ -323,6 +323,7 @@ func (s *Store) writePostgres(ctx context.Context, fn func(*wtx) error) error {
 		if err = s.writePostgresOnce(ctx, fn); err == nil || !s.d.retryable(err) {
 			return err
 		}
+		s.log.Debug("retrying a transaction", "attempt", attempt+1, "err", err)
 	}
 	return err
 }
