@@ -55,6 +55,7 @@ func (s *Store) openPostgres(ctx context.Context, o Options) error {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 5 * time.Second
 	}
+	cfg.DialFunc = dialFunc(cfg.ConnectTimeout)
 	// "250 OK" means committed to disk, whatever the server's default.
 	cfg.RuntimeParams["synchronous_commit"] = "on"
 	if cfg.RuntimeParams["application_name"] == "" {
