@@ -427,3 +427,112 @@ func TestClusterUIDAllocation(t *testing.T) {
 		}
 	}
 }
+
+// Nodes starting at once on an empty database migrate it once, one after
+// the other (advisory lock), and all start.
+func TestClusterConcurrentStart(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewDatabase(t)
+	fc := newFakeClock()
+	var wg sync.WaitGroup
+	stores := make([]*Store, 4)
+	errs := make([]error, len(stores))
+	for i := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = Open(context.Background(), Options{Driver: "postgres", DSN: dsn, Clock: fc, MaxConns: 2})
+		}()
+	}
+	wg.Wait()
+	for i, s := range stores {
+		if errs[i] != nil {
+			t.Errorf("node %d: %v", i, errs[i])
+			continue
+		}
+		s.Close()
+	}
+}
+
+// Changes to one mailbox from two nodes happen one after the other: a
+// message moved by one node and expunged by the other at the same moment
+// ends up in exactly one place, and MOVE reports only what it moved.
+func TestClusterMoveVersusExpunge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := twoNodes(t)
+	mustT(t, a.AddDomain(ctx, "example.test"))
+	u, err := a.CreateAccount(ctx, "u@example.test", "h")
+	mustT(t, err)
+	src, _ := a.Mailbox(ctx, u.ID, "INBOX")
+	dst, _ := a.Mailbox(ctx, u.ID, "Archive")
+	const n = 30
+	for i := range n {
+		_, err := a.Append(ctx, src.ID, store.NewMessage{Blob: storetest.PutBlob(t, a.Blobs(), storetest.Msg(fmt.Sprint("m", i), "x")),
+			Flags: []string{store.FlagDeleted}})
+		mustT(t, err)
+	}
+	var wg sync.WaitGroup
+	moved := make(chan store.UIDPair, n)
+	expunged := make(chan uint32, n)
+	errs := make(chan error, 2*n)
+	for uid := uint32(1); uid <= n; uid++ {
+		set := store.UIDSet{{Start: uid, Stop: uid}}
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			pairs, err := a.Move(ctx, src.ID, set, dst.ID)
+			if err != nil {
+				errs <- err
+			}
+			for _, p := range pairs {
+				moved <- p
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			uids, err := b.Expunge(ctx, src.ID, set)
+			if err != nil {
+				errs <- err
+			}
+			for _, u := range uids {
+				expunged <- u
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	close(moved)
+	close(expunged)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	gone := map[uint32]bool{}
+	for u := range expunged {
+		gone[u] = true
+	}
+	states, err := b.MessageStates(ctx, dst.ID)
+	mustT(t, err)
+	inDst := map[uint32]bool{}
+	for _, s := range states {
+		inDst[s.UID] = true
+	}
+	count := 0
+	for p := range moved {
+		count++
+		if gone[p.Src] {
+			t.Errorf("UID %d both moved (to %d) and expunged", p.Src, p.Dst)
+		}
+		if !inDst[p.Dst] {
+			t.Errorf("MOVE reported %d → %d, but the destination has no UID %d", p.Src, p.Dst, p.Dst)
+		}
+	}
+	if count+len(gone) != n || len(states) != count {
+		t.Fatalf("%d moved + %d expunged, want %d; destination holds %d", count, len(gone), n, len(states))
+	}
+	acc, _ := b.AccountByID(ctx, u.ID)
+	st, _ := b.MailboxStatus(ctx, dst.ID)
+	if acc.UsedBytes != st.Size {
+		t.Fatalf("used bytes %d, destination size %d", acc.UsedBytes, st.Size)
+	}
+}
