@@ -15,7 +15,11 @@ import (
 // the deletion shows in the store.
 func TestSMTPThenPOP3(t *testing.T) {
 	t.Parallel()
-	e := testenv.Start(t, testenv.Options{})
+	smtpThenPOP3(t, testenv.Options{})
+}
+
+func smtpThenPOP3(t *testing.T, o testenv.Options) {
+	e := testenv.Start(t, o)
 	bob := e.AddUser(t, "bob@example.test", "bob's password")
 	c, err := smtp.Dial(e.Addr["smtp"])
 	if err != nil {
