@@ -20,8 +20,15 @@ func TestSMTPThenPOP3(t *testing.T) {
 
 func smtpThenPOP3(t *testing.T, o testenv.Options) {
 	e := testenv.Start(t, o)
-	bob := e.AddUser(t, "bob@example.test", "bob's password")
-	c, err := smtp.Dial(e.Addr["smtp"])
+	smtpThenPOP3On(t, e, e)
+}
+
+// smtpThenPOP3On sends through in's MX and downloads through out's POP3
+// (the same server, or two nodes of a cluster).
+func smtpThenPOP3On(t *testing.T, in, out *testenv.Env) {
+	t.Helper()
+	bob := in.AddUser(t, "bob@example.test", "bob's password")
+	c, err := smtp.Dial(in.Addr["smtp"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +39,7 @@ func smtpThenPOP3(t *testing.T, o testenv.Options) {
 	}
 	c.Close()
 
-	conn, err := tls.Dial("tcp", e.Addr["pop3s"], e.ClientTLS)
+	conn, err := tls.Dial("tcp", out.Addr["pop3s"], out.ClientTLS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +67,7 @@ func smtpThenPOP3(t *testing.T, o testenv.Options) {
 	}
 	cmd("DELE 1", "+OK")
 	cmd("QUIT", "+OK")
-	st, err := e.Store.MailboxStatus(ctx, e.Inbox(t, bob.ID).ID)
+	st, err := out.Store.MailboxStatus(ctx, out.Inbox(t, bob.ID).ID)
 	if err != nil || st.Messages != 1 {
 		t.Fatalf("after DELE+QUIT: %d messages, %v", st.Messages, err)
 	}
