@@ -120,7 +120,7 @@ func TestFetchFromCache(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.deliver(t, "", mimeMsg)
-	err := filepath.Walk(e.blobs.Dir, func(p string, fi os.FileInfo, err error) error {
+	err := filepath.Walk(e.fsBlobs.Dir, func(p string, fi os.FileInfo, err error) error {
 		if err == nil && !fi.IsDir() {
 			os.Remove(p)
 		}

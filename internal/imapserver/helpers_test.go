@@ -42,7 +42,8 @@ const (
 type env struct {
 	t         testing.TB
 	store     *sqlstore.Store
-	blobs     *blob.FS
+	blobs     blob.Store
+	fsBlobs   *blob.FS // the file store under blobs (SQLite environments)
 	srv       *Server
 	account   store.Account
 	plainAddr string
@@ -105,11 +106,19 @@ func newEnv(t testing.TB, opts ...any) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	e := serveStore(t, st, blobs, createAccounts(t, st), opts...)
+	e.fsBlobs = blobs
+	return e
+}
+
+// createAccounts makes domain example.test with alice (the test user) and bob.
+func createAccounts(t testing.TB, st store.Store) store.Account {
+	t.Helper()
+	ctx := context.Background()
 	if err := st.AddDomain(ctx, "example.test"); err != nil {
 		t.Fatal(err)
 	}
-	hasher := auth.NewHasher(auth.TestParams)
-	hash, err := hasher.Hash(ctx, testPass)
+	hash, err := auth.NewHasher(auth.TestParams).Hash(ctx, testPass)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,6 +129,13 @@ func newEnv(t testing.TB, opts ...any) *env {
 	if _, err := st.CreateAccount(ctx, "bob@example.test", hash); err != nil {
 		t.Fatal(err)
 	}
+	return acct
+}
+
+// serveStore starts a server over st on two loopback listeners.
+func serveStore(t testing.TB, st *sqlstore.Store, blobs blob.Store, acct store.Account, opts ...any) *env {
+	t.Helper()
+	hasher := auth.NewHasher(auth.TestParams)
 	svc := &auth.Service{
 		Store:   credStore{st},
 		Hasher:  hasher,
