@@ -3,6 +3,7 @@ package imapserver
 import (
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -39,6 +40,14 @@ func (s *session) Select(name string, opts *imap.SelectOptions) (*imap.SelectDat
 		s.srv.hub.release(box)
 		return nil, s.storeErr("select", err)
 	}
+	// IMAP4rev2 requires a LIST response for the mailbox (RFC 9051 6.3.2).
+	var list *imap.ListData
+	if s.conn.EnabledCaps().Has(imap.CapIMAP4rev2) {
+		if list, err = s.listData(mb); err != nil {
+			s.srv.hub.release(box)
+			return nil, err
+		}
+	}
 	// First unseen (obsolete, IMAP4rev1): one indexed query.
 	unseen, err := s.srv.backend.Search(s.ctx, mb.ID, &store.SearchCriteria{NotFlags: []string{store.FlagSeen}})
 	if err != nil {
@@ -55,6 +64,7 @@ func (s *session) Select(name string, opts *imap.SelectOptions) (*imap.SelectDat
 		NumMessages: uint32(len(box.uids)),
 		UIDNext:     imap.UID(box.uidNext),
 		UIDValidity: mb.UIDValidity,
+		List:        list,
 	}
 	if !opts.ReadOnly {
 		data.PermanentFlags = append(slices.Clone(data.Flags), imap.FlagWildcard)
@@ -66,6 +76,25 @@ func (s *session) Select(name string, opts *imap.SelectOptions) (*imap.SelectDat
 	}
 	s.log.Debug("select", "mailbox", mb.Name, "messages", data.NumMessages, "readonly", opts.ReadOnly)
 	return data, nil
+}
+
+// listData is the LIST response of one mailbox.
+func (s *session) listData(mb store.Mailbox) (*imap.ListData, error) {
+	mbs, err := s.srv.backend.Mailboxes(s.ctx, s.account.AccountID)
+	if err != nil {
+		return nil, s.storeErr("select", err)
+	}
+	d := &imap.ListData{Mailbox: mb.Name, Delim: store.HierarchySep, Attrs: []imap.MailboxAttr{imap.MailboxAttrHasNoChildren}}
+	for _, m := range mbs {
+		if strings.HasPrefix(m.Name, mb.Name+sep) {
+			d.Attrs[0] = imap.MailboxAttrHasChildren
+			break
+		}
+	}
+	if mb.SpecialUse != "" {
+		d.Attrs = append(d.Attrs, imap.MailboxAttr(mb.SpecialUse))
+	}
+	return d, nil
 }
 
 // Unselect implements imapserver.Session (UNSELECT and the end of CLOSE).
