@@ -12,8 +12,15 @@ import (
 )
 
 // fill appends n messages to INBOX, concurrently so that the store's group
-// commit batches them; every 100th mentions "zebra".
-func (e *env) fill(b testing.TB, n int) {
+// commit batches them; every 100th mentions "zebra". pad adds that many
+// bytes of Received: header fields to each, as real mail has.
+func (e *env) fill(b testing.TB, n int, pad ...int) {
+	var extra string
+	if len(pad) > 0 {
+		for len(extra) < pad[0] {
+			extra += "Received: from relay.ext.test (relay.ext.test [192.0.2.1]) by mx.example.test with ESMTPS id 4Xyz; Tue, 3 Mar 2026 10:00:00 +0000\r\n"
+		}
+	}
 	ctx := context.Background()
 	inbox := e.mailbox(b, "INBOX").ID
 	var wg sync.WaitGroup
@@ -27,7 +34,7 @@ func (e *env) fill(b testing.TB, n int) {
 				if i%100 == 0 {
 					word = "zebra"
 				}
-				ref, meta := e.putBlob(b, testMsg(fmt.Sprintf("message %d", i), "a body about a "+word+" and more text"))
+				ref, meta := e.putBlob(b, extra+testMsg(fmt.Sprintf("message %d", i), "a body about a "+word+" and more text"))
 				if _, err := e.store.Append(ctx, inbox, store.NewMessage{Blob: ref, Meta: meta}); err != nil {
 					b.Error(err)
 				}
@@ -67,6 +74,22 @@ func BenchmarkFetchEnvelope10k(b *testing.B) {
 	r := e.rawTLS(b).login()
 	r.ok("SELECT INBOX")
 	r.conn.SetDeadline(time.Time{})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r.write("f FETCH 1:* (ENVELOPE FLAGS)\r\n")
+		if n := r.readUntilTagged("f"); n != 10000 {
+			b.Fatalf("%d responses", n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10000, "ns/msg")
+}
+
+// The same with 4 KiB of trace header fields per message.
+func BenchmarkFetchEnvelope10kLongHeaders(b *testing.B) {
+	e := newEnv(b)
+	e.fill(b, 10000, 4096)
+	r := e.rawTLS(b).login()
+	r.ok("SELECT INBOX")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		r.write("f FETCH 1:* (ENVELOPE FLAGS)\r\n")
