@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/kantorpos/kantorpos/internal/clock"
 	"github.com/kantorpos/kantorpos/internal/config"
 	"github.com/kantorpos/kantorpos/internal/dns/dnstest"
@@ -113,4 +115,25 @@ func TestTwoNodesShareMailAndQueue(t *testing.T) {
 		return len(inboxContents(t, c.r, rcv.ID)) == 6
 	})
 	testenv.WaitFor(t, 10*time.Second, "the shared queue to empty", func() bool { return queueLen(t, n2) == 0 })
+}
+
+// A client IDLE-ing on node 2 sees mail that node 1 accepted, at once.
+func TestTwoNodesIdle(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	n1, n2 := c.nodes[0], c.nodes[1]
+	n1.AddUser(t, "carl@example.test", "carl's password")
+	exists, stop := idleClient(t, n2, "carl@example.test", "carl's password")
+	defer stop()
+	cl, err := smtp.Dial(n1.Addr["smtp"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	start := time.Now()
+	if err := send(t, cl, "a@ext.test", []string{"carl@example.test"}, "From: a@ext.test\r\nSubject: cross\r\n\r\nx\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 5*time.Second, "EXISTS on node 2", func() bool { return exists.Load() == 1 })
+	t.Logf("node 1 SMTP to node 2 IDLE: %v", time.Since(start))
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/config"
 	"github.com/kantorpos/kantorpos/internal/delivery"
 	"github.com/kantorpos/kantorpos/internal/dns"
+	"github.com/kantorpos/kantorpos/internal/imapserver"
 	"github.com/kantorpos/kantorpos/internal/localmail"
 	"github.com/kantorpos/kantorpos/internal/pop3server"
 	"github.com/kantorpos/kantorpos/internal/queue"
@@ -64,6 +65,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners []*listener
+	imap      *imapserver.Server
 	workers   sync.WaitGroup
 	cancel    context.CancelFunc
 }
