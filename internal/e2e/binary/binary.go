@@ -1,0 +1,334 @@
+// Package binary runs the real kantorpos binary for black-box tests: it
+// builds cmd/kantorpos once per test binary, writes a configuration with
+// loopback ports, starts `kantorpos serve`, and can SIGKILL and restart it
+// on the same data directory and ports. Admin commands run the same binary.
+package binary
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kantorpos/kantorpos/internal/testutil"
+)
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// Build returns the path of a kantorpos binary built from this module
+// (once per test process). KANTORPOS_BIN names a prebuilt one instead.
+func Build(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("KANTORPOS_BIN"); p != "" {
+		return p
+	}
+	buildOnce.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "kantorpos-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "kantorpos")
+		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/kantorpos")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Listeners are the names a Server binds (the admin API is off).
+var Listeners = []string{"smtp", "submission", "imap", "pop3"}
+
+// Options configure a Server.
+type Options struct {
+	// DataDir is the data directory; "" makes one in t.TempDir().
+	DataDir string
+	// Hostname defaults to mx.crash.test.
+	Hostname string
+	// Extra is TOML appended to the generated configuration (sections
+	// other than the ones generated, or keys of a section it opens).
+	Extra string
+	// Storage is the body of the [storage] section (default: min_free_disk = 0).
+	Storage string
+	// Queue is the body of the [queue] section; SMTP and IMAP are keys
+	// added to those sections.
+	Queue, SMTP, IMAP string
+	// LogLevel of the server (default info).
+	LogLevel string
+}
+
+// Server is one kantorpos process (restartable).
+type Server struct {
+	t       testing.TB
+	Bin     string
+	Config  string
+	DataDir string
+	// Addr maps listener names to 127.0.0.1:port (stable across restarts).
+	Addr map[string]string
+	// LogPath is the file that collects every run's stderr.
+	LogPath string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// New writes a configuration and returns a server that is not started.
+func New(t testing.TB, o Options) *Server {
+	t.Helper()
+	s := &Server{t: t, Bin: Build(t), DataDir: o.DataDir, Addr: map[string]string{}}
+	if s.DataDir == "" {
+		s.DataDir = filepath.Join(t.TempDir(), "data")
+	}
+	if o.Hostname == "" {
+		o.Hostname = "mx.crash.test"
+	}
+	if o.LogLevel == "" {
+		o.LogLevel = "info"
+	}
+	if o.Storage == "" {
+		o.Storage = "min_free_disk = 0"
+	}
+	for _, name := range Listeners {
+		s.Addr[name] = FreeAddr(t)
+	}
+	dir := t.TempDir()
+	s.Config = filepath.Join(dir, "kantorpos.toml")
+	s.LogPath = filepath.Join(dir, "server.log")
+	cfg := fmt.Sprintf(`hostname = %q
+data_dir = %q
+[log]
+level = %q
+[storage]
+%s
+[smtp]
+listen = %q
+check_authentication = false
+%s
+[submission]
+listen = %q
+listen_tls = ""
+allow_insecure_auth = true
+sign_dkim = false
+[imap]
+listen = %q
+listen_tls = ""
+allow_insecure_auth = true
+%s
+[pop3]
+listen = %q
+listen_tls = ""
+allow_insecure_auth = true
+[admin]
+listen = ""
+[queue]
+%s
+%s
+`, o.Hostname, s.DataDir, o.LogLevel, o.Storage, s.Addr["smtp"], o.SMTP, s.Addr["submission"], s.Addr["imap"], o.IMAP, s.Addr["pop3"], o.Queue, o.Extra)
+	if err := os.WriteFile(s.Config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Kill() })
+	return s
+}
+
+// FreeAddr returns a loopback address with a port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Admin runs `kantorpos ARGS... -config FILE` with stdin and returns its
+// output; it fails the test when the command fails.
+func (s *Server) Admin(stdin string, args ...string) string {
+	s.t.Helper()
+	out, err := s.AdminErr(stdin, args...)
+	if err != nil {
+		s.t.Fatalf("kantorpos %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// AdminErr is Admin that returns the error.
+func (s *Server) AdminErr(stdin string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.Bin, append(args, "-config", s.Config)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Start starts `kantorpos serve` and waits until every listener accepts.
+func (s *Server) Start() { s.StartWith(nil) }
+
+// StartWith starts the server under a wrapper command (e.g. strace).
+func (s *Server) StartWith(wrapper []string) {
+	s.t.Helper()
+	s.mu.Lock()
+	if s.cmd != nil {
+		s.mu.Unlock()
+		s.t.Fatal("binary: already running")
+	}
+	logf, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		s.mu.Unlock()
+		s.t.Fatal(err)
+	}
+	fmt.Fprintf(logf, "=== start %s\n", time.Now().Format(time.RFC3339Nano))
+	args := append(append([]string{}, wrapper...), s.Bin, "serve", "-config", s.Config)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		s.mu.Unlock()
+		s.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		logf.Close()
+		close(done)
+	}()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+	deadline := time.Now().Add(60 * time.Second)
+	for _, name := range Listeners {
+		for {
+			c, err := net.DialTimeout("tcp", s.Addr[name], time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			select {
+			case <-done:
+				s.t.Fatalf("kantorpos exited during start:\n%s", s.Log())
+			default:
+			}
+			if time.Now().After(deadline) {
+				s.t.Fatalf("kantorpos: %s not listening after 60s:\n%s", name, s.Log())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// Running reports whether the process is alive.
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return false
+	}
+	select {
+	case <-s.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Kill sends SIGKILL to the server (and its process group: a wrapper's
+// children too) and waits for it to be gone. It is safe to call when the
+// server is not running.
+func (s *Server) Kill() {
+	s.signal(syscall.SIGKILL)
+}
+
+// Stop sends SIGTERM (to the process group) and waits for the graceful
+// shutdown.
+func (s *Server) Stop() {
+	s.signal(syscall.SIGTERM)
+}
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd, s.done = nil, nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	syscall.Kill(-cmd.Process.Pid, sig) // the process group: a wrapper and the server
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// Log returns what the server wrote so far (the tail when long).
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(s.LogPath)
+	if len(b) > 20000 {
+		b = b[len(b)-20000:]
+	}
+	return string(b)
+}
+
+// LogContains reports whether the server's log has the text.
+func (s *Server) LogContains(text string) bool {
+	b, _ := os.ReadFile(s.LogPath)
+	return bytes.Contains(b, []byte(text))
+}
+
+// Gated skips a long test unless the environment variable env is "1",
+// naming how to run it. .ci/run sets it.
+func Gated(t testing.TB, env string) {
+	t.Helper()
+	if os.Getenv(env) != "1" {
+		t.Skipf("long black-box test: run with %s=1 (.ci/run does)", env)
+	}
+}
+
+// NeedCommand is testutil.NeedCommand.
+func NeedCommand(t testing.TB, name, debianPackage string) string {
+	t.Helper()
+	return testutil.NeedCommand(t, name, debianPackage)
+}
