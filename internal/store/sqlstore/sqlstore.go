@@ -14,7 +14,9 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite" // the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/kantorpos/kantorpos/internal/blob"
 	"github.com/kantorpos/kantorpos/internal/clock"
@@ -261,5 +263,23 @@ func unavailable(op string, err error) error {
 			return fmt.Errorf("sqlstore: %s: %w", op, err)
 		}
 	}
+	if diskFull(err) {
+		// Still temporary, and the protocols' "disk full" reply (452 4.3.1, NO [LIMIT]).
+		return fmt.Errorf("sqlstore: %s: %w: %w: %w", op, store.ErrUnavailable, blob.ErrNoSpace, err)
+	}
 	return fmt.Errorf("sqlstore: %s: %w: %w", op, store.ErrUnavailable, err)
+}
+
+// diskFull reports whether the database could not grow: SQLITE_FULL (the
+// WAL or database file hit a full disk), PostgreSQL's disk_full, ENOSPC.
+func diskFull(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "53100" {
+		return true
+	}
+	return blob.IsNoSpace(err)
 }
