@@ -85,6 +85,12 @@ func (s *session) dispatch(line string) error {
 	switch {
 	case hasControl(line):
 		err = &respError{Text: "Invalid characters in command", Bad: true}
+	case !legal && httpRequest(verb, raw):
+		// A browser or proxy on the wrong port (cross-protocol attacks
+		// such as ALPACA): close at once instead of answering each
+		// header line.
+		s.log.Warn("pop3: HTTP request on POP3 port, closing")
+		err = &respError{Text: "HTTP request on POP3 port, closing connection", Close: true}
 	case !legal && knownVerb(verb):
 		err = &respError{Text: "Command not valid in this state", Bad: true}
 	case !legal:
@@ -140,6 +146,15 @@ func (s *session) replyError(err error) error {
 		return errCloseConn
 	}
 	return nil
+}
+
+// httpVerbs are request methods, none of them a POP3 command.
+var httpVerbs = map[string]bool{"GET": true, "POST": true, "HEAD": true, "PUT": true, "CONNECT": true,
+	"OPTIONS": true, "DELETE": true, "TRACE": true, "PATCH": true}
+
+// httpRequest reports an HTTP request line ("GET / HTTP/1.1").
+func httpRequest(verb, raw string) bool {
+	return httpVerbs[verb] && strings.Contains(raw, " HTTP/")
 }
 
 // hasControl reports bytes a command line never contains (NUL, other

@@ -57,11 +57,26 @@ func TestBadCommandsClose(t *testing.T) {
 	ts := startServer(t, Config{MaxBadCommands: 3})
 	c := dial(t, ts.addr)
 	for range 2 {
-		if l := c.cmd("GET / HTTP/1.1"); l != "-ERR Unknown command" {
+		if l := c.cmd("XYZZY / 1.1"); l != "-ERR Unknown command" {
 			t.Fatal(l)
 		}
 	}
 	if l := c.cmd("STAT"); l != "-ERR Command not valid in this state" {
+		t.Fatal(l)
+	}
+	c.expectClosed()
+}
+
+// An HTTP request (a browser or proxy on the wrong port, ALPACA) closes
+// the connection at once; GET without " HTTP/" is an unknown command.
+func TestHTTPRequestCloses(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, Config{})
+	c := dial(t, ts.addr)
+	if l := c.cmd("GET mail"); l != "-ERR Unknown command" {
+		t.Fatal(l)
+	}
+	if l := c.cmd("GET / HTTP/1.1"); l != "-ERR HTTP request on POP3 port, closing connection" {
 		t.Fatal(l)
 	}
 	c.expectClosed()
