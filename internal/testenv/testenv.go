@@ -38,6 +38,9 @@ type Options struct {
 	DataDir string
 	// LogLevel of the server's log written to the test log (default warn).
 	LogLevel slog.Level
+	// HashParams of password hashing (default auth.TestParams, cheap);
+	// timing tests use auth.DefaultParams.
+	HashParams *auth.Params
 }
 
 // Env is a running server.
@@ -92,6 +95,9 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	log := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level})).With("server", o.Hostname)
 	params := auth.TestParams
+	if o.HashParams != nil {
+		params = *o.HashParams
+	}
 	srv, err := server.New(context.Background(), server.Options{
 		Config: c, Clock: o.Clock, Resolver: o.DNS.Resolver(), Log: log, HashParams: &params,
 	})
