@@ -40,6 +40,7 @@ func Build(t testing.TB) string {
 			buildErr = err
 			return
 		}
+		touchSources(root)
 		dir, err := os.MkdirTemp("", "kantorpos-bin-")
 		if err != nil {
 			buildErr = err
@@ -56,6 +57,25 @@ func Build(t testing.TB) string {
 		t.Fatal(buildErr)
 	}
 	return buildPath
+}
+
+// touchSources stats every Go source file of the module, so that go test's
+// result cache (which records the files a test reads) does not reuse a
+// result after the server code changed: the build runs in a subprocess
+// that the cache does not see.
+func touchSources(root string) {
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && p != root {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && (strings.HasSuffix(p, ".go") || d.Name() == "go.mod" || d.Name() == "go.sum") {
+			os.Stat(p)
+		}
+		return nil
+	})
 }
 
 func moduleRoot() (string, error) {
