@@ -126,7 +126,7 @@ func TestLimiter(t *testing.T) {
 	}
 }
 
-func newService(t *testing.T) (*Service, *memCreds) {
+func newService(t testing.TB) (*Service, *memCreds) {
 	t.Helper()
 	h := NewHasher(TestParams)
 	enc, _ := h.Hash(context.Background(), "good password")

@@ -89,3 +89,38 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStructure: the ENVELOPE and BODYSTRUCTURE of any message (FETCH of a
+// message without cached structure) within the part and depth caps.
+func FuzzStructure(f *testing.F) {
+	f.Add("Subject: x\r\nContent-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\n\r\nx\r\n--a--\r\n")
+	f.Add(strings.Repeat("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n", 50))
+	f.Add(strings.Repeat("Content-Type: message/rfc822\r\n\r\n", 50) + "Subject: in\r\n\r\nx")
+	f.Add("Content-Type: text/plain; name*0*=utf-8''a; name*1*=%ff; name*2=\"\r\n\r\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		env, root, err := Structure(strings.NewReader(s), Limits{MaxParts: 20, MaxDepth: 5, MaxHeader: 4096})
+		if err != nil {
+			return
+		}
+		if env == nil || root == nil {
+			t.Fatal("nil envelope or root without an error")
+		}
+		var walk func(p *Part, depth int) int
+		walk = func(p *Part, depth int) int {
+			if depth > 5+2 {
+				t.Fatalf("structure nested %d deep, cap 5", depth)
+			}
+			n := 1
+			for _, c := range p.Children {
+				n += walk(c, depth+1)
+			}
+			if p.Body != nil {
+				n += walk(p.Body, depth+1)
+			}
+			return n
+		}
+		if n := walk(root, 0); n > 20+25 {
+			t.Fatalf("%d parts, cap 20", n)
+		}
+	})
+}
