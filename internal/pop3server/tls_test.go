@@ -2,9 +2,12 @@ package pop3server
 
 import (
 	"crypto/tls"
+	"io"
+	"net"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func capa(c *client) []string {
@@ -114,5 +117,27 @@ func TestALPN(t *testing.T) {
 		if c != nil {
 			c.Close()
 		}
+	}
+}
+
+// A client that stops half-way through the TLS handshake (slowloris on
+// port 995) is dropped after HandshakeTimeout.
+func TestHandshakeTimeout(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, Config{ImplicitTLS: true, HandshakeTimeout: 300 * time.Millisecond})
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The first bytes of a TLS record header and ClientHello, then nothing.
+	c.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00})
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Fatalf("not closed: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("closed after %v, HandshakeTimeout is 300ms", d)
 	}
 }
