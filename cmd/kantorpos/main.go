@@ -43,7 +43,8 @@ func commands() []command {
 	return []command{
 		{"serve", "serve [-config FILE] [-dev]", "run the mail server", cmdServe},
 		{"domain", "domain add|del|list [NAME]", "manage the domains we receive mail for", cmdDomain},
-		{"user", "user add|del|passwd|list [ADDRESS] [-password-stdin]", "manage accounts", cmdUser},
+		{"user", "user add|del|passwd|list|disable|enable [ADDRESS] [-password-stdin] [-admin] | user admin ADDRESS on|off | user quota ADDRESS SIZE", "manage accounts", cmdUser},
+		{"token", "token add|del NAME | token list", "manage API tokens of the admin HTTP API (shown once when added)", cmdToken},
 		{"alias", "alias add|del|list [ADDRESS] [TARGET]", "manage aliases (@domain is a catch-all)", cmdAlias},
 		{"queue", "queue list|show ID|retry ID|all|delete ID|bounce ID", "inspect and act on the outbound queue", cmdQueue},
 		{"dns", "dns [check] DOMAIN", "print the DNS records to publish for a domain, or check them", cmdDNS},
