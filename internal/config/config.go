@@ -106,7 +106,12 @@ type POP3 struct {
 
 // Admin is the HTTP admin API, web page and metrics.
 type Admin struct {
+	// Listen is the bind address; "" turns the admin listener off. An
+	// address other than loopback needs TLS.
 	Listen string `toml:"listen"`
+	// TLS serves HTTPS with the server's certificate (required to listen
+	// beyond loopback; session cookies are then marked Secure).
+	TLS bool `toml:"tls"`
 }
 
 // Queue is the outbound queue schedule.
@@ -208,6 +213,20 @@ func Dev() Config {
 	c.Admin.Listen = "127.0.0.1:8025"
 	c.Storage.MinFreeDisk = 64 << 20
 	return c
+}
+
+// LoopbackAddr reports whether a listen address binds only to loopback
+// ("localhost", 127.0.0.0/8, ::1). An empty host (all addresses) is not.
+func LoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Load reads a configuration file over the defaults. With path "", it
@@ -314,6 +333,9 @@ func (c *Config) Validate() error {
 		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			bad("%s %q: bad port", name, addr)
 		}
+	}
+	if c.Admin.Listen != "" && !c.Admin.TLS && !LoopbackAddr(c.Admin.Listen) {
+		bad("admin.listen %q is reachable from other hosts: set admin.tls = true (or listen on 127.0.0.1)", c.Admin.Listen)
 	}
 	if c.SMTP.MaxMessageSize < 64<<10 {
 		bad("smtp.max_message_size must be at least 64KiB (RFC 5321 4.5.3.1.7)")

@@ -52,6 +52,9 @@ func TestDecode(t *testing.T) {
 		{"bad driver", "[storage]\ndriver = \"mysql\"\n", "storage.driver", nil},
 		{"short idle", "[imap]\nidle_timeout = \"1m\"\n", "idle_timeout", nil},
 		{"cert without key", "[tls]\ncert_file = \"/x.pem\"\n", "go together", nil},
+		{"remote admin needs tls", "[admin]\nlisten = \":8080\"\n", "admin.tls", nil},
+		{"remote admin with tls", "[admin]\nlisten = \"192.0.2.1:8443\"\ntls = true\n", "", func(c Config) bool { return c.Admin.TLS }},
+		{"admin on localhost", "[admin]\nlisten = \"localhost:8080\"\n", "", func(c Config) bool { return c.Admin.Listen == "localhost:8080" }},
 	}
 	for _, tt := range tests {
 		c := Default()

@@ -25,6 +25,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/dns"
 	"github.com/kantorpos/kantorpos/internal/imapserver"
 	"github.com/kantorpos/kantorpos/internal/localmail"
+	"github.com/kantorpos/kantorpos/internal/metrics"
 	"github.com/kantorpos/kantorpos/internal/pop3server"
 	"github.com/kantorpos/kantorpos/internal/queue"
 	"github.com/kantorpos/kantorpos/internal/router"
@@ -62,6 +63,8 @@ type Server struct {
 	Transport *delivery.Transport
 	Injector  *localmail.Injector
 	Queue     *queue.Runner
+	// Metrics is this server's Prometheus registry (/metrics).
+	Metrics *metrics.Metrics
 
 	mu        sync.Mutex
 	listeners []*listener
@@ -107,6 +110,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if s.Resolver == nil {
 		s.Resolver = dns.New(c.DNS.Server)
 	}
+	// Metrics count from the log records every package writes: the
+	// handler wrapper sees them whatever the log level.
+	s.Metrics = metrics.New(s.Clock)
+	s.Log = slog.New(s.Metrics.LogHandler(s.Log.Handler()))
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -121,11 +128,15 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		fs.CleanTemp(time.Hour) //nolint:errcheck // best effort
 		blobs = fs
 	}
-	st, err := OpenStore(ctx, c, blobs, s.Clock, s.Log)
+	st, err := openStore(ctx, c, blobs, s.Clock, s.Log, s.Metrics.ObserveStoreWrite)
 	if err != nil {
 		return nil, err
 	}
 	s.Store = st
+	s.Metrics.RegisterQueue(func(ctx context.Context) (int, int, time.Time, error) {
+		q, err := st.QueueStats(ctx)
+		return q.Entries, q.Deferred, q.Oldest, err
+	})
 	s.Blobs = st.Blobs()
 	params := auth.DefaultParams
 	if o.HashParams != nil {
@@ -162,15 +173,22 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.Ops.Bouncer = s.Queue
+	s.Ops.Runtime = &runtimeInfo{s: s, started: s.Clock.Now()}
 	return s, nil
 }
 
 // OpenStore opens the configured store (admin commands use it too). With
 // PostgreSQL, blobs may be nil: the store then keeps bodies in the database.
 func OpenStore(ctx context.Context, c config.Config, blobs blob.Store, clk clock.Clock, log *slog.Logger) (*sqlstore.Store, error) {
+	return openStore(ctx, c, blobs, clk, log, nil)
+}
+
+func openStore(ctx context.Context, c config.Config, blobs blob.Store, clk clock.Clock, log *slog.Logger,
+	observeWrite func(time.Duration)) (*sqlstore.Store, error) {
 	return sqlstore.Open(ctx, sqlstore.Options{
 		Driver: c.Storage.Driver, Path: filepath.Join(c.DataDir, "kantorpos.db"), DSN: c.Storage.DSN,
 		MaxConns: c.Storage.MaxConns, Blobs: blobs, Clock: clk, Log: log.With("component", "store"),
+		ObserveWrite: observeWrite,
 	})
 }
 
@@ -193,6 +211,7 @@ func (s *Server) Start(ctx context.Context) error {
 			s.Shutdown(context.Background())
 			return fmt.Errorf("%s: listen on %s: %w", d.name, d.addr, err)
 		}
+		ln = s.Metrics.Listener(d.name, ln)
 		l := &listener{name: d.name, ln: ln, svc: svc}
 		s.mu.Lock()
 		s.listeners = append(s.listeners, l)

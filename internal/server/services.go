@@ -28,6 +28,7 @@ func (s *Server) services() []serviceDef {
 		{"imaps", c.IMAP.ListenTLS, func() (service, error) { return s.imapService(true) }},
 		{"pop3", c.POP3.Listen, func() (service, error) { return s.pop3Server(false) }},
 		{"pop3s", c.POP3.ListenTLS, func() (service, error) { return s.pop3Server(true) }},
+		{"admin", c.Admin.Listen, s.adminServer},
 	}
 }
 
