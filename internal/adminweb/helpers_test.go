@@ -36,7 +36,12 @@ type fixture struct {
 
 func start(t *testing.T, configure func(*config.Config)) *fixture {
 	t.Helper()
-	e := testenv.Start(t, testenv.Options{Configure: configure})
+	return fixtureFor(t, testenv.Start(t, testenv.Options{Configure: configure}))
+}
+
+// fixtureFor adds the administrator, the user and a token to a server.
+func fixtureFor(t *testing.T, e *testenv.Env) *fixture {
+	t.Helper()
 	e.AddUser(t, adminAddr, adminPass)
 	e.AddUser(t, userAddr, userPass)
 	ctx := context.Background()
