@@ -108,6 +108,10 @@ func ensureDemo(ctx context.Context, srv *server.Server) (string, error) {
 	if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("save demo password: %w", err)
 	}
+	// The demo account administers the development server (admin web page).
+	if err := ops.SetAdmin(ctx, demoAccount, true); err != nil {
+		return "", err
+	}
 	return pw, nil
 }
 
@@ -153,6 +157,9 @@ func printListeners(e *env, srv *server.Server, dev bool, demoPassword string) {
 		fmt.Fprintf(e.stdout, "Demo account: %s  password: %s\n", demoAccount, demoPassword)
 		if a, ok := addrs["smtp"]; ok {
 			fmt.Fprintf(e.stdout, "Try: swaks --server %s --to %s\n", a, demoAccount)
+		}
+		if a, ok := addrs["admin"]; ok {
+			fmt.Fprintf(e.stdout, "Admin web page: http://%s/ (sign in as the demo account)\n", a)
 		}
 	}
 	fmt.Fprintln(e.stdout, "Stop with Ctrl-C.")
