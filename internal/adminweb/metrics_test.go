@@ -147,7 +147,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	pc.Close()
 	// One entry waiting in the queue.
 	f.e.DNS.ServFail("nowhere.test.", true)
-	queueMessage(t, e, userAddr, "x@nowhere.test")
+	waitAttempts(t, e, queueMessage(t, e, userAddr, "x@nowhere.test"), 1)
 
 	var mfs map[string]*dto.MetricFamily
 	testenv.WaitFor(t, 20*time.Second, "counters", func() bool {
