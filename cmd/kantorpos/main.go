@@ -43,7 +43,7 @@ func commands() []command {
 	return []command{
 		{"serve", "serve [-config FILE] [-dev]", "run the mail server", cmdServe},
 		{"domain", "domain add|del|list [NAME]", "manage the domains we receive mail for", cmdDomain},
-		{"user", "user add|del|passwd|list|disable|enable [ADDRESS] [-password-stdin] [-admin] | user admin ADDRESS on|off | user quota ADDRESS SIZE", "manage accounts", cmdUser},
+		{"user", "user add|del|passwd|list|quota|admin|disable|enable ADDR", "manage accounts (add -admin, -password-stdin; admin ADDRESS on|off; quota ADDRESS 2GiB)", cmdUser},
 		{"token", "token add|del NAME | token list", "manage API tokens of the admin HTTP API (shown once when added)", cmdToken},
 		{"alias", "alias add|del|list [ADDRESS] [TARGET]", "manage aliases (@domain is a catch-all)", cmdAlias},
 		{"queue", "queue list|show ID|retry ID|all|delete ID|bounce ID", "inspect and act on the outbound queue", cmdQueue},
