@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"github.com/kantorpos/kantorpos/internal/smtpserver"
 )
@@ -26,6 +27,8 @@ func (s *Server) services() []serviceDef {
 		{"submissions", c.Submission.ListenTLS, smtp(smtpserver.SubmissionTLS)},
 		{"pop3", c.POP3.Listen, func() (service, error) { return s.pop3Server(false) }},
 		{"pop3s", c.POP3.ListenTLS, func() (service, error) { return s.pop3Server(true) }},
+		{"http", c.Web.Listen, func() (service, error) { return s.webServer(false) }},
+		{"https", c.Web.ListenTLS, func() (service, error) { return s.webServer(true) }},
 	}
 }
 
@@ -39,5 +42,9 @@ type worker struct {
 
 // workerList lists the background workers (the queue runner...).
 func (s *Server) workerList() []worker {
-	return nil
+	ws := []worker{{"certificate files", func(ctx context.Context) error { return s.TLS.Watch(ctx, time.Minute) }}}
+	if s.ACME != nil {
+		ws = append(ws, worker{"acme", s.ACME.Run})
+	}
+	return ws
 }
