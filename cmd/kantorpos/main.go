@@ -46,6 +46,7 @@ func commands() []command {
 		{"dns", "dns [check] DOMAIN", "print the DNS records to publish for a domain, or check them", cmdDNS},
 		{"dkim", "dkim list|rotate DOMAIN [-delay 48h]", "list or rotate a domain's DKIM keys", cmdDKIM},
 		{"config", "config check|default [-config FILE]", "check a configuration, or print the commented default", cmdConfig},
+		{"status", "status [-config FILE] [-cafile PEM]", "probe every listener's TLS (versions, ALPN, tickets, certificate); ACME state", cmdStatus},
 		{"version", "version", "print the version", cmdVersion},
 		{"help", "help [COMMAND]", "list the commands, or explain one", cmdHelp},
 	}
