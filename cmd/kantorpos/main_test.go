@@ -7,12 +7,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kantorpos/kantorpos/internal/blob"
 	"github.com/kantorpos/kantorpos/internal/config"
+	"github.com/kantorpos/kantorpos/internal/store"
+	"github.com/kantorpos/kantorpos/internal/store/sqlstore"
 )
 
 // runCmd runs one command line in-process.
@@ -178,4 +182,87 @@ listen_tls = "127.0.0.1:0"
 	case <-time.After(40 * time.Second):
 		t.Fatal("no exit 40s after SIGTERM")
 	}
+}
+
+func TestQueueCommands(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	for _, args := range [][]string{
+		{"domain", "add", "example.test", "-data", data},
+		{"user", "add", "amy@example.test", "-data", data, "-password-stdin"},
+	} {
+		if code, _, errOut := runCmd(t, "a long password\n", args...); code != 0 {
+			t.Fatalf("%v: %s", args, errOut)
+		}
+	}
+	if code, out, _ := runCmd(t, "", "queue", "list", "-data", data); code != 0 || !strings.Contains(out, "empty") {
+		t.Fatalf("empty queue: %d %q", code, out)
+	}
+	id := queueOne(t, data, "amy@example.test", "x@remote.test")
+	steps := []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"queue", "list", "-data", data}, 0, "amy@example.test"},
+		{[]string{"queue", "show", id, "-data", data}, 0, "x@remote.test"},
+		{[]string{"queue", "retry", "all", "-data", data}, 0, "1 entries"},
+		{[]string{"queue", "retry", "999", "-data", data}, 1, "no queue entry 999"},
+		{[]string{"queue", "show", "x", "-data", data}, 2, "bad queue id"},
+		{[]string{"queue", "bounce", id, "-data", data}, 0, "returned to its sender"},
+		{[]string{"queue", "list", "-data", data}, 0, "empty"},
+	}
+	for _, s := range steps {
+		code, out, errOut := runCmd(t, "", s.args...)
+		got := out
+		if s.code != 0 {
+			got = errOut
+		}
+		if code != s.code || !strings.Contains(got, s.out) {
+			t.Fatalf("%v: code %d out %q err %q", s.args, code, out, errOut)
+		}
+	}
+	// The bounce is in amy's INBOX.
+	ctx := context.Background()
+	st, closeFn := openData(t, data)
+	defer closeFn()
+	acc, _ := st.Account(ctx, "amy@example.test")
+	inbox, _ := st.Mailbox(ctx, acc.ID, "INBOX")
+	msgs, _ := st.FetchMessages(ctx, inbox.ID, store.AllUIDs, store.FetchOptions{Meta: true})
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Meta.Subject, "Undelivered") && !strings.Contains(msgs[0].Meta.Subject, "failure") {
+		t.Fatalf("bounce in INBOX: %+v", msgs)
+	}
+}
+
+func openData(t *testing.T, data string) (*sqlstore.Store, func()) {
+	t.Helper()
+	blobs, err := blob.NewFS(filepath.Join(data, "blobs"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: filepath.Join(data, "kantorpos.db"), Blobs: blobs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, func() { st.Close() }
+}
+
+// queueOne queues a message from an account to a remote recipient.
+func queueOne(t *testing.T, data, from, to string) string {
+	t.Helper()
+	ctx := context.Background()
+	st, closeFn := openData(t, data)
+	defer closeFn()
+	blobs, _ := blob.NewFS(filepath.Join(data, "blobs"), 0)
+	w, _ := blobs.Create(ctx)
+	w.Write([]byte("From: " + from + "\r\nTo: " + to + "\r\nSubject: queued\r\n\r\nbody\r\n"))
+	ref, err := w.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.Deliver(ctx, &store.Delivery{Blob: ref, Remote: &store.Outbound{From: from, Rcpts: []store.OutRcpt{{Addr: to}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strconv.FormatInt(res.QueueIDs[0], 10)
 }

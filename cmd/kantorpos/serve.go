@@ -135,7 +135,11 @@ func printListeners(e *env, srv *server.Server, dev bool, demoPassword string) {
 	if dev {
 		mode = " in development mode (loopback only, plaintext logins allowed on loopback)"
 	}
-	fmt.Fprintf(e.stdout, "kantorpos %s is running%s.\n", version, mode)
+	v := "version " + version
+	if version == "dev" {
+		v = "(development build)"
+	}
+	fmt.Fprintf(e.stdout, "kantorpos %s is running%s.\n", v, mode)
 	for _, n := range names {
 		label := listenerLabels[n]
 		if label == "" {

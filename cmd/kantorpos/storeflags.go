@@ -13,6 +13,9 @@ import (
 	"github.com/kantorpos/kantorpos/internal/blob"
 	"github.com/kantorpos/kantorpos/internal/config"
 	"github.com/kantorpos/kantorpos/internal/dns"
+	"github.com/kantorpos/kantorpos/internal/localmail"
+	"github.com/kantorpos/kantorpos/internal/queue"
+	"github.com/kantorpos/kantorpos/internal/router"
 	"github.com/kantorpos/kantorpos/internal/server"
 )
 
@@ -65,9 +68,13 @@ func openOps(ctx context.Context, e *env, c config.Config) (*admin.Ops, func(), 
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("data directory: %w", err)
 	}
-	blobs, err := blob.NewFS(filepath.Join(c.DataDir, "blobs"), 0)
-	if err != nil {
-		return nil, nil, err
+	var blobs blob.Store // PostgreSQL: bodies are in the database
+	if c.Storage.Driver != "postgres" {
+		fs, err := blob.NewFS(filepath.Join(c.DataDir, "blobs"), 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		blobs = fs
 	}
 	st, err := server.OpenStore(ctx, c, blobs, nil, log)
 	if err != nil {
@@ -75,5 +82,8 @@ func openOps(ctx context.Context, e *env, c config.Config) (*admin.Ops, func(), 
 	}
 	ops := &admin.Ops{Store: st, Hasher: auth.NewHasher(auth.DefaultParams), Log: log,
 		NewDKIMKeys: admin.GenerateDKIMKeys, Published: admin.PublishedFromConfig(c), Resolver: dns.New(c.DNS.Server)}
+	// Bouncing files a DSN for the sender: route it like the server would.
+	inj := &localmail.Injector{Router: router.New(st, c.SMTP.Postmaster), Blobs: blobs, Deliverer: st}
+	ops.Bouncer = queue.New(queue.Config{Hostname: c.Hostname, Owner: c.Hostname}, st, blobs, nil, inj, nil, log)
 	return ops, func() { st.Close() }, nil
 }

@@ -23,6 +23,7 @@ import (
 type Store interface {
 	store.Directory
 	store.DKIMKeys
+	store.Queue
 }
 
 // Ops performs administrative operations.
@@ -37,6 +38,8 @@ type Ops struct {
 	Published Published
 	// Resolver is used to check published records (nil: the system's).
 	Resolver dns.Resolver
+	// Bouncer returns queued mail to its sender (nil: not available).
+	Bouncer Bouncer
 }
 
 // Error is an operation error with a message fit for the administrator.

@@ -149,13 +149,30 @@ type Queue struct {
 	MaxConnsPerHost int `toml:"max_connections_per_host"`
 }
 
-// Relay is an optional smarthost: all outbound mail goes through it.
+// Relay is an optional smarthost: all outbound mail goes through it, except
+// mail for domains with their own route.
 type Relay struct {
 	Host     string `toml:"host"`
 	Port     int    `toml:"port"`
 	Mode     string `toml:"mode"` // starttls, tls or plain
 	Username string `toml:"username"`
 	Password string `toml:"password"`
+	// SkipVerify accepts any certificate from the smarthost (a self-signed
+	// one on a private network). Leave it off otherwise.
+	SkipVerify bool `toml:"skip_verify"`
+	// Routes send mail for some recipient domains through another host.
+	Routes []RelayRoute `toml:"routes"`
+}
+
+// RelayRoute is a smarthost for one recipient domain.
+type RelayRoute struct {
+	Domain     string `toml:"domain"`
+	Host       string `toml:"host"`
+	Port       int    `toml:"port"`
+	Mode       string `toml:"mode"`
+	Username   string `toml:"username"`
+	Password   string `toml:"password"`
+	SkipVerify bool   `toml:"skip_verify"`
 }
 
 // DNS selects the resolver.
@@ -211,7 +228,7 @@ func Default() Config {
 // high ports, data in ./kantorpos-data, plaintext auth on loopback.
 func Dev() Config {
 	c := Default()
-	c.Hostname = "localhost"
+	c.Hostname = "mail.example.test"
 	c.DataDir = "kantorpos-data"
 	c.SMTP.Listen = "127.0.0.1:2525"
 	c.SMTP.CheckAuthentication = false
@@ -359,6 +376,14 @@ func (c *Config) Validate() error {
 		case "starttls", "tls", "plain":
 		default:
 			bad("relay.mode %q: want starttls, tls or plain", c.Relay.Mode)
+		}
+	}
+	for i, r := range c.Relay.Routes {
+		switch {
+		case r.Domain == "" || r.Host == "":
+			bad("relay.routes[%d]: domain and host are required", i)
+		case r.Mode != "" && r.Mode != "starttls" && r.Mode != "tls" && r.Mode != "plain":
+			bad("relay.routes[%d].mode %q: want starttls, tls or plain", i, r.Mode)
 		}
 	}
 	if c.DNS.Server != "" {

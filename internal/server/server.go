@@ -22,7 +22,12 @@ import (
 	"github.com/kantorpos/kantorpos/internal/blob"
 	"github.com/kantorpos/kantorpos/internal/clock"
 	"github.com/kantorpos/kantorpos/internal/config"
+	"github.com/kantorpos/kantorpos/internal/delivery"
 	"github.com/kantorpos/kantorpos/internal/dns"
+	"github.com/kantorpos/kantorpos/internal/imapserver"
+	"github.com/kantorpos/kantorpos/internal/localmail"
+	"github.com/kantorpos/kantorpos/internal/pop3server"
+	"github.com/kantorpos/kantorpos/internal/queue"
 	"github.com/kantorpos/kantorpos/internal/router"
 	"github.com/kantorpos/kantorpos/internal/store/sqlstore"
 	"github.com/kantorpos/kantorpos/internal/tlsconf"
@@ -48,16 +53,22 @@ type Server struct {
 	Clock    clock.Clock
 	Resolver dns.Resolver
 	Store    *sqlstore.Store
-	Blobs    *blob.FS
+	Blobs    blob.Store
 	Auth     *auth.Service
 	Ops      *admin.Ops
 	TLS      *tlsconf.Manager
+	Router   *router.Router
 	// ACME gets certificates when tls.acme is on (nil otherwise).
-	ACME   *acmecert.Manager
-	Router *router.Router
+	ACME *acmecert.Manager
+	// Outbound mail: the remote transport, the injector of generated mail
+	// (DSNs) and the queue runner.
+	Transport *delivery.Transport
+	Injector  *localmail.Injector
+	Queue     *queue.Runner
 
 	mu        sync.Mutex
 	listeners []*listener
+	imap      *imapserver.Server
 	published admin.Published
 	workers   sync.WaitGroup
 	cancel    context.CancelFunc
@@ -103,17 +114,23 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	blobs, err := blob.NewFS(filepath.Join(c.DataDir, "blobs"), int64(c.Storage.MinFreeDisk))
-	if err != nil {
-		return nil, err
+	// Message bodies: files in the data directory, or, in cluster mode
+	// (PostgreSQL), in the database, where every node finds them.
+	var blobs blob.Store
+	if c.Storage.Driver != "postgres" {
+		fs, err := blob.NewFS(filepath.Join(c.DataDir, "blobs"), int64(c.Storage.MinFreeDisk))
+		if err != nil {
+			return nil, err
+		}
+		fs.CleanTemp(time.Hour) //nolint:errcheck // best effort
+		blobs = fs
 	}
-	blobs.CleanTemp(time.Hour) //nolint:errcheck // best effort
-	s.Blobs = blobs
 	st, err := OpenStore(ctx, c, blobs, s.Clock, s.Log)
 	if err != nil {
 		return nil, err
 	}
 	s.Store = st
+	s.Blobs = st.Blobs()
 	params := auth.DefaultParams
 	if o.HashParams != nil {
 		params = *o.HashParams
@@ -152,10 +169,16 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.Router = s.newRouter()
+	if err := s.buildQueue(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.Ops.Bouncer = s.Queue
 	return s, nil
 }
 
-// OpenStore opens the configured store (admin commands use it too).
+// OpenStore opens the configured store (admin commands use it too). With
+// PostgreSQL, blobs may be nil: the store then keeps bodies in the database.
 func OpenStore(ctx context.Context, c config.Config, blobs blob.Store, clk clock.Clock, log *slog.Logger) (*sqlstore.Store, error) {
 	return sqlstore.Open(ctx, sqlstore.Options{
 		Driver: c.Storage.Driver, Path: filepath.Join(c.DataDir, "kantorpos.db"), DSN: c.Storage.DSN,
@@ -182,10 +205,14 @@ func (s *Server) Start(ctx context.Context) error {
 				continue
 			}
 			err = fmt.Errorf("listen on %s: %w", d.addr, err)
+			svc.Shutdown(context.Background()) //nolint:errcheck // never served
 		}
 		for _, l := range bound {
 			l.ln.Close()
 		}
+		s.mu.Lock()
+		s.listeners = bound // shut down the services made, served or not
+		s.mu.Unlock()
 		s.Shutdown(context.Background())
 		return fmt.Errorf("%s: %w", d.name, err)
 	}
@@ -195,7 +222,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.setPublished()
 	for _, l := range bound {
 		go func() {
-			if err := l.svc.Serve(l.ln); err != nil && !errors.Is(err, net.ErrClosed) {
+			if err := l.svc.Serve(l.ln); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, pop3server.ErrServerClosed) {
 				s.Log.Error("listener stopped", "listener", l.name, "err", err)
 			}
 		}()
@@ -246,6 +273,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.cancel()
 	}
 	s.workers.Wait()
+	s.Transport.Close()
 	return s.Store.Close()
 }
 

@@ -25,6 +25,8 @@ func (s *Server) services() []serviceDef {
 		{"smtp", c.SMTP.Listen, smtp(smtpserver.MX)},
 		{"submission", c.Submission.Listen, smtp(smtpserver.Submission)},
 		{"submissions", c.Submission.ListenTLS, smtp(smtpserver.SubmissionTLS)},
+		{"imap", c.IMAP.Listen, func() (service, error) { return s.imapService(false) }},
+		{"imaps", c.IMAP.ListenTLS, func() (service, error) { return s.imapService(true) }},
 		{"pop3", c.POP3.Listen, func() (service, error) { return s.pop3Server(false) }},
 		{"pop3s", c.POP3.ListenTLS, func() (service, error) { return s.pop3Server(true) }},
 		{"http", c.Web.Listen, func() (service, error) { return s.webServer(false) }},
@@ -32,8 +34,11 @@ func (s *Server) services() []serviceDef {
 	}
 }
 
-// deliverer is what the SMTP servers file messages with.
-func (s *Server) deliverer() smtpserver.Deliverer { return s.Store }
+// deliverer is what the SMTP servers file messages with: the store, and a
+// kick for the queue runner so that remote mail leaves at once.
+func (s *Server) deliverer() smtpserver.Deliverer {
+	return kickingDeliverer{Deliverer: s.Store, kick: s.Queue.Kick}
+}
 
 type worker struct {
 	name string
@@ -42,7 +47,10 @@ type worker struct {
 
 // workerList lists the background workers (the queue runner...).
 func (s *Server) workerList() []worker {
-	ws := []worker{{"certificate files", func(ctx context.Context) error { return s.TLS.Watch(ctx, time.Minute) }}}
+	ws := []worker{
+		{"queue", s.Queue.Run},
+		{"certificate files", func(ctx context.Context) error { return s.TLS.Watch(ctx, time.Minute) }},
+	}
 	if s.ACME != nil {
 		ws = append(ws, worker{"acme", s.ACME.Run})
 	}

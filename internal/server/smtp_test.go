@@ -109,6 +109,7 @@ func TestSubmissionQueuesSignedMail(t *testing.T) {
 	e := testenv.Start(t, testenv.Options{})
 	amy := e.AddUser(t, "amy@example.test", "amy's password")
 	bob := e.AddUser(t, "bob@example.test", "bob's password")
+	e.DNS.ServFail("remote.test", true) // the entry stays queued (deferred)
 	c, err := smtp.DialTLS(e.Addr["submissions"], e.ClientTLS)
 	if err != nil {
 		t.Fatal(err)

@@ -175,6 +175,12 @@ type Queue interface {
 	DeleteQueue(ctx context.Context, id int64) error
 	// NextQueueAttempt returns the earliest NextAttempt of unleased entries.
 	NextQueueAttempt(ctx context.Context) (t time.Time, ok bool, err error)
+	// LeaseEntry leases one entry whether due or not (administrator
+	// actions); ErrLocked when another owner holds an unexpired lease.
+	LeaseEntry(ctx context.Context, id int64, now time.Time, owner string, leaseFor time.Duration) (QueueEntry, error)
+	// ReleaseLeases frees the leases owner holds: a node that restarts
+	// after a crash takes its own unfinished work back at once.
+	ReleaseLeases(ctx context.Context, owner string) (int, error)
 }
 
 // DKIMKeys stores the DKIM keys of our domains.

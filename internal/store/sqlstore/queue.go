@@ -124,7 +124,8 @@ func (s *Store) RecordAttempt(ctx context.Context, id int64, owner string, r sto
 	err := s.write(ctx, func(t *wtx) error {
 		var holder string
 		var blobID int64
-		if err := t.QueryRow(`SELECT lease_owner, blob_id FROM queue WHERE id = $1`, id).Scan(&holder, &blobID); err != nil {
+		// Locked, so that a lease taken over meanwhile by another node is seen.
+		if err := t.QueryRow(`SELECT lease_owner, blob_id FROM queue WHERE id = $1`+t.d.forUpdate, id).Scan(&holder, &blobID); err != nil {
 			return unavailable("record attempt", notFound(err, fmt.Sprintf("queue entry %d", id)))
 		}
 		if holder != owner {
@@ -225,7 +226,7 @@ func (s *Store) RetryQueue(ctx context.Context, id int64, at time.Time) (int, er
 func (s *Store) DeleteQueue(ctx context.Context, id int64) error {
 	return s.write(ctx, func(t *wtx) error {
 		var blobID int64
-		if err := t.QueryRow(`SELECT blob_id FROM queue WHERE id = $1`, id).Scan(&blobID); err != nil {
+		if err := t.QueryRow(`SELECT blob_id FROM queue WHERE id = $1`+t.d.forUpdate, id).Scan(&blobID); err != nil {
 			return unavailable("delete queue entry", notFound(err, fmt.Sprintf("queue entry %d", id)))
 		}
 		return s.dropQueue(t, id, blobID)
@@ -245,4 +246,48 @@ func (s *Store) NextQueueAttempt(ctx context.Context) (time.Time, bool, error) {
 		return time.Time{}, false, nil
 	}
 	return fromNanos(*n), true, nil
+}
+
+// ReleaseLeases implements store.Queue.
+func (s *Store) ReleaseLeases(ctx context.Context, owner string) (int, error) {
+	var n int64
+	err := s.write(ctx, func(t *wtx) error {
+		res, err := t.Exec(`UPDATE queue SET lease_owner = '', lease_until = 0 WHERE lease_owner = $1`, owner)
+		if err != nil {
+			return unavailable("release leases", err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return int(n), err
+}
+
+// LeaseEntry implements store.Queue.
+func (s *Store) LeaseEntry(ctx context.Context, id int64, now time.Time, owner string, leaseFor time.Duration) (store.QueueEntry, error) {
+	var e store.QueueEntry
+	err := s.write(ctx, func(t *wtx) error {
+		var holder string
+		var until int64
+		if err := t.QueryRow(`SELECT lease_owner, lease_until FROM queue WHERE id = $1`+t.d.skipLocked, id).Scan(&holder, &until); err != nil {
+			return unavailable("lease entry", notFound(err, fmt.Sprintf("queue entry %d", id)))
+		}
+		if holder != "" && holder != owner && until >= toNanos(now) {
+			return fmt.Errorf("queue entry %d is being delivered by %s: %w", id, holder, store.ErrLocked)
+		}
+		if _, err := t.Exec(`UPDATE queue SET lease_owner = $1, lease_until = $2 WHERE id = $3`, owner, toNanos(now)+int64(leaseFor), id); err != nil {
+			return unavailable("lease entry", err)
+		}
+		var err error
+		e, err = scanQueue(t.QueryRow(`SELECT `+queueCols+` FROM queue q JOIN blobs b ON b.id = q.blob_id WHERE q.id = $1`, id))
+		if err != nil {
+			return unavailable("lease entry", err)
+		}
+		list := []store.QueueEntry{e}
+		if err := s.loadRcpts(ctx, func(q string, args ...any) (rowsLike, error) { return t.Query(q, args...) }, list); err != nil {
+			return err
+		}
+		e = list[0]
+		return nil
+	})
+	return e, err
 }

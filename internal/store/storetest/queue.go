@@ -42,6 +42,13 @@ func testQueueLease(t *testing.T, e Env) {
 	}
 	_, err = s.RecordAttempt(ctx, again[0].ID, "node1", store.AttemptResult{At: now})
 	wantErr(t, err, store.ErrLeaseLost, "record with an expired lease")
+	// A restarted node3 releases what it held and can lease it again at once.
+	if n, err := s.ReleaseLeases(ctx, "node3"); err != nil || n != 3 {
+		t.Fatalf("ReleaseLeases = %d, %v", n, err)
+	}
+	if l, _ := s.LeaseQueue(ctx, now.Add(2*time.Minute), "node3", time.Minute, 10); len(l) != 3 {
+		t.Fatalf("after release: %d entries", len(l))
+	}
 	if next, ok, _ := s.NextQueueAttempt(ctx); !ok || !next.Equal(now.Add(3*time.Minute)) {
 		t.Fatalf("next attempt = %v %v (ids %v)", next, ok, ids)
 	}
@@ -110,6 +117,16 @@ func testQueueAdmin(t *testing.T, e Env) {
 	}
 	_, err = s.RetryQueue(ctx, 999999, later)
 	wantErr(t, err, store.ErrNotFound, "retry missing")
+	// An administrator leases one entry, due or not; a held entry is refused.
+	e1, err := s.LeaseEntry(ctx, ids[1], e.Clock.Now(), "admin", time.Minute)
+	must(t, err)
+	if e1.ID != ids[1] || len(e1.Rcpts) != 1 || e1.LeaseOwner != "admin" {
+		t.Fatalf("LeaseEntry = %+v", e1)
+	}
+	_, err = s.LeaseEntry(ctx, ids[1], e.Clock.Now(), "node", time.Minute)
+	wantErr(t, err, store.ErrLocked, "lease a held entry")
+	_, err = s.LeaseEntry(ctx, 999999, e.Clock.Now(), "admin", time.Minute)
+	wantErr(t, err, store.ErrNotFound, "lease a missing entry")
 	must(t, s.DeleteQueue(ctx, ids[1]))
 	wantErr(t, s.DeleteQueue(ctx, ids[1]), store.ErrNotFound, "delete twice")
 	list, _ := s.QueueEntries(ctx, store.QueueFilter{Domain: "A.test"})
