@@ -22,7 +22,7 @@ func TestStatusProbesListeners(t *testing.T) {
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	closedAddr := closed.Addr().String()
 	closed.Close()
-	write := func(imap string) string {
+	write := func(imaps string) string {
 		p := filepath.Join(t.TempDir(), "k.toml")
 		text := fmt.Sprintf(`hostname = "mx.example.test"
 data_dir = %q
@@ -32,7 +32,7 @@ listen = %q
 listen = %q
 listen_tls = %q
 [imap]
-listen = ""
+listen = %q
 listen_tls = %q
 [pop3]
 listen = %q
@@ -42,14 +42,14 @@ listen = ""
 [web]
 listen = %q
 listen_tls = %q
-`, e.DataDir, e.Addr["smtp"], e.Addr["submission"], e.Addr["submissions"], imap, e.Addr["pop3"], e.Addr["pop3s"],
+`, e.DataDir, e.Addr["smtp"], e.Addr["submission"], e.Addr["submissions"], e.Addr["imap"], imaps, e.Addr["pop3"], e.Addr["pop3s"],
 			e.Addr["http"], e.Addr["https"])
 		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
-	code, out, errOut := runCmd(t, "", "status", "-config", write(""), "-cafile", filepath.Join(e.DataDir, "tls", "selfsigned.crt"))
+	code, out, errOut := runCmd(t, "", "status", "-config", write(e.Addr["imaps"]), "-cafile", filepath.Join(e.DataDir, "tls", "selfsigned.crt"))
 	if code != 0 {
 		t.Fatalf("status: %d\n%s\n%s", code, out, errOut)
 	}
@@ -64,6 +64,8 @@ listen_tls = %q
 		"smtp":        `starttls +TLS 1\.2,1\.3 +smtp, others refused +off +on +mx\.example\.test .*; trusted$`,
 		"submission":  `starttls +TLS 1\.2,1\.3 +smtp, others refused +off +on +.*; trusted$`,
 		"submissions": `implicit +TLS 1\.2,1\.3 +smtp, others refused +off +on +.*; trusted$`,
+		"imap":        `starttls +TLS 1\.2,1\.3 +imap, others refused +on +off +.*; trusted$`,
+		"imaps":       `implicit +TLS 1\.2,1\.3 +imap, others refused +on +off +.*; trusted$`,
 		"pop3":        `starttls +TLS 1\.2,1\.3 +pop3, others refused +on +off +.*; trusted$`,
 		"pop3s":       `implicit +TLS 1\.2,1\.3 +pop3, others refused +on +off +.*; trusted$`,
 		"https":       `implicit +TLS 1\.2,1\.3 +http/1\.1, others refused +on +off +.*; trusted$`,
@@ -81,7 +83,7 @@ listen_tls = %q
 	// listener that is down fails the command.
 	code, out, errOut = runCmd(t, "", "status", "-config", write(closedAddr))
 	if code != 1 || !strings.Contains(out, "NOT TRUSTED") || !regexp.MustCompile(`imaps +`+regexp.QuoteMeta(closedAddr)+` +implicit +not reachable +- +- +- +dial tcp`).MatchString(out) ||
-		!strings.Contains(errOut, "1 of 8 listeners are not reachable") {
+		!strings.Contains(errOut, "1 of 9 listeners are not reachable") {
 		t.Errorf("status with a listener down: %d\n%s\n%s", code, out, errOut)
 	}
 }

@@ -111,6 +111,8 @@ func TestACMEIssuesAndRenews(t *testing.T) {
 		{Name: "submissions", Addr: e.Addr["submissions"], Mode: tlsprobe.Implicit, Proto: "smtp"},
 		{Name: "submission", Addr: e.Addr["submission"], Mode: tlsprobe.STARTTLS, Proto: "smtp"},
 		{Name: "smtp", Addr: e.Addr["smtp"], Mode: tlsprobe.STARTTLS, Proto: "smtp"},
+		{Name: "imaps", Addr: e.Addr["imaps"], Mode: tlsprobe.Implicit, Proto: "imap"},
+		{Name: "imap", Addr: e.Addr["imap"], Mode: tlsprobe.STARTTLS, Proto: "imap"},
 		{Name: "pop3s", Addr: e.Addr["pop3s"], Mode: tlsprobe.Implicit, Proto: "pop3"},
 		{Name: "pop3", Addr: e.Addr["pop3"], Mode: tlsprobe.STARTTLS, Proto: "pop3"},
 	}
