@@ -6,9 +6,16 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/kantorpos/kantorpos/internal/acmecert"
+	"github.com/kantorpos/kantorpos/internal/acmecert/pebbletest"
+	"github.com/kantorpos/kantorpos/internal/clock"
+	"github.com/kantorpos/kantorpos/internal/config"
+	"github.com/kantorpos/kantorpos/internal/dns/dnstest"
 	"github.com/kantorpos/kantorpos/internal/testenv"
 )
 
@@ -85,5 +92,55 @@ listen_tls = %q
 	if code != 1 || !strings.Contains(out, "NOT TRUSTED") || !regexp.MustCompile(`imaps +`+regexp.QuoteMeta(closedAddr)+` +implicit +not reachable +- +- +- +dial tcp`).MatchString(out) ||
 		!strings.Contains(errOut, "1 of 9 listeners are not reachable") {
 		t.Errorf("status with a listener down: %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// With ACME on, status shows the listeners serving the CA's certificate
+// (trusted with the CA's root) and the certificates the server recorded.
+func TestStatusWithACME(t *testing.T) {
+	dns := dnstest.New(t)
+	dns.Add(t, "mx.example.test. A 127.0.0.1")
+	ca := pebbletest.New(t, pebbletest.Options{DNS: dns.Addr})
+	e := testenv.Start(t, testenv.Options{DNS: dns, Clock: clock.NewFake(time.Now()), Configure: func(c *config.Config) {
+		c.TLS.ACME, c.TLS.ACMENames = true, []string{}
+		c.TLS.ACMEDirectory, c.TLS.ACMEDirectoryCA = ca.DirectoryURL, ca.DirectoryCAFile
+	}})
+	_, hp, _ := net.SplitHostPort(e.Addr["http"])
+	_, tp, _ := net.SplitHostPort(e.Addr["https"])
+	httpPort, _ := strconv.Atoi(hp)
+	tlsPort, _ := strconv.Atoi(tp)
+	ca.Ready(t, httpPort, tlsPort)
+	testenv.WaitFor(t, 60*time.Second, "the ACME certificate in status.json", func() bool {
+		st, err := acmecert.ReadStatus(filepath.Join(e.DataDir, "acme"))
+		return err == nil && len(st.Names) == 1 && st.Names[0].Serial != ""
+	})
+	p := filepath.Join(t.TempDir(), "k.toml")
+	os.WriteFile(p, []byte(fmt.Sprintf(`hostname = "mx.example.test"
+data_dir = %q
+[tls]
+acme = true
+acme_directory = %q
+[smtp]
+listen = ""
+[submission]
+listen = ""
+listen_tls = %q
+[imap]
+listen = ""
+listen_tls = ""
+[pop3]
+listen = ""
+listen_tls = ""
+[admin]
+listen = ""
+[web]
+listen = %q
+listen_tls = %q
+`, e.DataDir, ca.DirectoryURL, e.Addr["submissions"], e.Addr["http"], e.Addr["https"])), 0o600)
+	code, out, errOut := runCmd(t, "", "status", "-config", p, "-cafile", ca.RootsFile(t))
+	t.Logf("\n%s", out)
+	if code != 0 || !regexp.MustCompile(`submissions +\S+ +implicit .* mx\.example\.test; expires \S+; issuer Pebble Intermediate CA \w+; trusted`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^mx\.example\.test +\d{4}-\d\d-\d\d \d\d:\d\d +\d{4}-\d\d-\d\d \d\d:\d\d +Pebble Intermediate CA \w+ +-$`).MatchString(out) {
+		t.Errorf("status with ACME: %d\n%s\n%s", code, out, errOut)
 	}
 }
