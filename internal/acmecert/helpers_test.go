@@ -3,6 +3,7 @@ package acmecert
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -59,7 +60,7 @@ func newRig(t *testing.T, o Options, run bool) *rig {
 		if c := m.Certificate(h); c != nil {
 			return c, nil
 		}
-		return nil, errNoCert
+		return nil, errors.New("no certificate")
 	}}
 	ts := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: 5 * time.Second}
 	go ts.Serve(tls.NewListener(tlsLn, cfg))
@@ -138,12 +139,6 @@ func port(ln net.Listener) int {
 	n, _ := strconv.Atoi(p)
 	return n
 }
-
-type noCert struct{}
-
-func (noCert) Error() string { return "no certificate" }
-
-var errNoCert error = noCert{}
 
 type testWriter struct{ t *testing.T }
 

@@ -2,7 +2,6 @@ package acmecert
 
 import (
 	"context"
-	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -128,9 +127,6 @@ func New(o Options) (*Manager, error) {
 	m.track(append([]string{o.Hostname}, o.Names...))
 	return m, nil
 }
-
-// AccountKey is the account's key (tests look the account up with it).
-func (m *Manager) AccountKey() crypto.Signer { return m.client.Key }
 
 // Run checks the names and renewals now and then every CheckInterval (or
 // at Retry) until ctx ends.

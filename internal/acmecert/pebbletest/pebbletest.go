@@ -114,6 +114,25 @@ func (c *CA) Ready(t testing.TB, httpPort, tlsPort int) {
 // interface (/roots/0) as a client of a real deployment would.
 func (c *CA) Roots(t testing.TB) *x509.CertPool {
 	t.Helper()
+	pool := x509.NewCertPool()
+	if data := c.rootsPEM(t); !pool.AppendCertsFromPEM(data) {
+		t.Fatalf("pebble roots: no certificate in %q", data)
+	}
+	return pool
+}
+
+// RootsFile writes Roots to a PEM file (for curl --cacert).
+func (c *CA) RootsFile(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "pebble-root.pem")
+	if err := os.WriteFile(p, c.rootsPEM(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (c *CA) rootsPEM(t testing.TB) []byte {
+	t.Helper()
 	client := c.mgmt.Client()
 	client.Timeout = 30 * time.Second
 	resp, err := client.Get(c.mgmt.URL + wfe.RootCertPath + "0")
@@ -125,27 +144,7 @@ func (c *CA) Roots(t testing.TB) *x509.CertPool {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("pebble roots: %s %v", resp.Status, err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		t.Fatalf("pebble roots: no certificate in %q", data)
-	}
-	return pool
-}
-
-// RootsFile writes Roots to a PEM file (for curl --cacert).
-func (c *CA) RootsFile(t testing.TB) string {
-	t.Helper()
-	resp, err := c.mgmt.Client().Get(c.mgmt.URL + wfe.RootCertPath + "0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	p := filepath.Join(t.TempDir(), "pebble-root.pem")
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return data
 }
 
 // ClientTLS returns a client configuration trusting pebble's root.
