@@ -55,6 +55,7 @@ func commands() []command {
 		{"export", "export maildir|mbox --account ADDRESS DIR", "export an account to Maildir++ or mbox", cmdExport},
 		{"verify", "verify [-repair] [-quick]", "check the live data (blobs, reference counts, UIDs); -repair fixes what it can", cmdVerify},
 		{"config", "config check|default [-config FILE]", "check a configuration, or print the commented default", cmdConfig},
+		{"status", "status [-config FILE] [-cafile PEM]", "probe every listener's TLS (versions, ALPN, tickets, certificate); ACME state", cmdStatus},
 		{"version", "version", "print the version", cmdVersion},
 		{"help", "help [COMMAND]", "list the commands, or explain one", cmdHelp},
 	}

@@ -141,6 +141,9 @@ listen = "127.0.0.1:0"
 listen_tls = "127.0.0.1:0"
 [admin]
 listen = "127.0.0.1:0"
+[web]
+listen = "127.0.0.1:0"
+listen_tls = "127.0.0.1:0"
 `), 0o600)
 	cmd := exec.Command(bin, "serve", "-config", cfg)
 	stdout, _ := cmd.StdoutPipe()

@@ -124,6 +124,8 @@ var listenerLabels = map[string]string{
 	"pop3":        "POP3 (STLS)",
 	"pop3s":       "POP3 (implicit TLS)",
 	"admin":       "Admin web and API",
+	"http":        "Web (HTTP: ACME, autoconfig)",
+	"https":       "Web (HTTPS: autoconfig)",
 }
 
 func printListeners(e *env, srv *server.Server, dev bool, demoPassword string) {
@@ -166,7 +168,7 @@ func printListeners(e *env, srv *server.Server, dev bool, demoPassword string) {
 }
 
 func listenerOrder(n string) int {
-	for i, x := range []string{"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "admin"} {
+	for i, x := range []string{"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "admin", "http", "https"} {
 		if x == n {
 			return i
 		}

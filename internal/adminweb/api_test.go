@@ -3,7 +3,9 @@ package adminweb_test
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -353,9 +355,10 @@ func TestAPIUserSelfService(t *testing.T) {
 		}
 	}
 	u.json("GET", "/api/v1/me", nil, &me)
-	// testenv's listeners have ephemeral ports (0 in the configuration):
-	// none is published; TestClientSettings checks the list itself.
-	if me.Account.Address != userAddr {
+	// The ports are the bound ones (testenv's are ephemeral).
+	_, imaps, _ := net.SplitHostPort(f.e.Addr["imaps"])
+	if me.Account.Address != userAddr || len(me.Client) != 6 || me.Client[0].Username != userAddr ||
+		me.Client[0].Host != "mx.example.test" || strconv.Itoa(me.Client[0].Port) != imaps || me.Client[0].Security != "SSL/TLS" {
 		t.Fatalf("me = %+v", me)
 	}
 	u.want(204, "PUT", "/api/v1/me/settings", map[string]any{"forward_to": "amy@elsewhere.test", "forward_keep": true,

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kantorpos/kantorpos/internal/acmecert"
 	"github.com/kantorpos/kantorpos/internal/admin"
 	"github.com/kantorpos/kantorpos/internal/auth"
 	"github.com/kantorpos/kantorpos/internal/blob"
@@ -58,6 +59,8 @@ type Server struct {
 	Ops      *admin.Ops
 	TLS      *tlsconf.Manager
 	Router   *router.Router
+	// ACME gets certificates when tls.acme is on (nil otherwise).
+	ACME *acmecert.Manager
 	// Outbound mail: the remote transport, the injector of generated mail
 	// (DSNs) and the queue runner.
 	Transport *delivery.Transport
@@ -69,6 +72,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners []*listener
 	imap      *imapserver.Server
+	published admin.Published
 	workers   sync.WaitGroup
 	cancel    context.CancelFunc
 }
@@ -80,7 +84,7 @@ type service interface {
 }
 
 type listener struct {
-	name string // "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "admin"
+	name string // "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "admin", "http", "https"
 	ln   net.Listener
 	svc  service
 }
@@ -159,10 +163,18 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			hosts = append(hosts, h)
 		}
 	}
-	s.TLS, err = tlsconf.New(tlsconf.Options{
+	tlsOpts := tlsconf.Options{
 		CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile,
 		SelfSignedDir: filepath.Join(c.DataDir, "tls"), Hostnames: hosts, Log: s.Log.With("component", "tls"),
-	})
+	}
+	if c.TLS.ACME {
+		if s.ACME, err = s.newACME(); err != nil {
+			st.Close()
+			return nil, err
+		}
+		tlsOpts.Provider = s.ACME
+	}
+	s.TLS, err = tlsconf.New(tlsOpts)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -192,36 +204,47 @@ func openStore(ctx context.Context, c config.Config, blobs blob.Store, clk clock
 	})
 }
 
-// Start binds every configured listener and starts the services and
-// background workers. An address with port 0 gets an ephemeral port (see Addrs).
+// Start binds every configured listener, then starts the services and
+// background workers. An address with port 0 gets an ephemeral port (see
+// Addrs); the ports clients are told about (Published) are the bound ones.
 func (s *Server) Start(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	s.cancel = cancel
+	var bound []*listener
 	for _, d := range s.services() {
 		if d.addr == "" {
 			continue
 		}
 		svc, err := d.make()
-		if err != nil {
-			s.Shutdown(context.Background())
-			return fmt.Errorf("%s: %w", d.name, err)
+		if err == nil {
+			var ln net.Listener
+			if ln, err = net.Listen("tcp", d.addr); err == nil {
+				bound = append(bound, &listener{name: d.name, ln: s.Metrics.Listener(d.name, ln), svc: svc})
+				continue
+			}
+			err = fmt.Errorf("listen on %s: %w", d.addr, err)
+			svc.Shutdown(context.Background()) //nolint:errcheck // never served
 		}
-		ln, err := net.Listen("tcp", d.addr)
-		if err != nil {
-			s.Shutdown(context.Background())
-			return fmt.Errorf("%s: listen on %s: %w", d.name, d.addr, err)
+		for _, l := range bound {
+			l.ln.Close()
 		}
-		ln = s.Metrics.Listener(d.name, ln)
-		l := &listener{name: d.name, ln: ln, svc: svc}
 		s.mu.Lock()
-		s.listeners = append(s.listeners, l)
+		s.listeners = bound // shut down the services made, served or not
 		s.mu.Unlock()
+		s.Shutdown(context.Background())
+		return fmt.Errorf("%s: %w", d.name, err)
+	}
+	s.mu.Lock()
+	s.listeners = bound
+	s.mu.Unlock()
+	s.setPublished()
+	for _, l := range bound {
 		go func() {
-			if err := svc.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, pop3server.ErrServerClosed) {
+			if err := l.svc.Serve(l.ln); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, pop3server.ErrServerClosed) {
 				s.Log.Error("listener stopped", "listener", l.name, "err", err)
 			}
 		}()
-		s.Log.Info("listening", "listener", d.name, "addr", ln.Addr().String())
+		s.Log.Info("listening", "listener", l.name, "addr", l.ln.Addr().String())
 	}
 	for _, w := range s.workerList() {
 		s.workers.Add(1)
@@ -272,5 +295,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.Store.Close()
 }
 
-// ReloadCertificates re-reads the certificate files (SIGHUP).
-func (s *Server) ReloadCertificates() error { return s.TLS.Reload() }
+// ReloadCertificates re-reads the certificate files and retries failed
+// ACME requests at once (SIGHUP).
+func (s *Server) ReloadCertificates() error {
+	if s.ACME != nil {
+		s.ACME.Retry()
+	}
+	return s.TLS.Reload()
+}
