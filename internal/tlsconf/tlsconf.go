@@ -246,19 +246,35 @@ func SelfSigned(hosts []string, notAfter time.Time) (certPEM, keyPEM []byte, err
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), nil
 }
 
-// TestConfig returns a server and a client config that trusts it, for tests
-// over loopback. The key exists only in memory.
-func TestConfig(proto string) (server, client *tls.Config, err error) {
-	certPEM, keyPEM, err := SelfSigned([]string{"localhost", "127.0.0.1", "::1"}, time.Now().Add(24*time.Hour))
+// TestCertificate makes a self-signed certificate for names (host names or
+// IP addresses; default localhost, 127.0.0.1 and ::1), valid for a day, for
+// tests over loopback. It returns the certificate with its key (in memory
+// only: no key is ever written or committed), the certificate in PEM, and a
+// pool that trusts it.
+func TestCertificate(names ...string) (tls.Certificate, []byte, *x509.CertPool, error) {
+	if len(names) == 0 {
+		names = []string{"localhost", "127.0.0.1", "::1"}
+	}
+	certPEM, keyPEM, err := SelfSigned(names, time.Now().Add(24*time.Hour))
 	if err != nil {
-		return nil, nil, err
+		return tls.Certificate{}, nil, nil, err
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, nil, err
+		return tls.Certificate{}, nil, nil, err
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
+	return cert, certPEM, pool, nil
+}
+
+// TestConfig returns a server and a client config that trusts it, for tests
+// over loopback. The key exists only in memory.
+func TestConfig(proto string) (server, client *tls.Config, err error) {
+	cert, _, pool, err := TestCertificate()
+	if err != nil {
+		return nil, nil, err
+	}
 	server = ServerConfig(proto, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil })
 	client = &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
 	return server, client, nil
