@@ -81,9 +81,10 @@ func cmdDomain(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdUser(ctx context.Context, e *env, args []string) error {
-	var fromStdin bool
+	var fromStdin, asAdmin bool
 	setup := func(fs *flag.FlagSet) {
 		fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
+		fs.BoolVar(&asAdmin, "admin", false, "user add: the account may use the admin web page and API")
 	}
 	return adminCommand(ctx, e, "user", args, setup, func(ctx context.Context, ops *admin.Ops, verb string, pos []string) error {
 		switch verb {
@@ -99,7 +100,12 @@ func cmdUser(ctx context.Context, e *env, args []string) error {
 				if _, err := ops.AddUser(ctx, pos[0], pw); err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stdout, "account %s added\n", pos[0])
+				if asAdmin {
+					if err := ops.SetAdmin(ctx, pos[0], true); err != nil {
+						return err
+					}
+				}
+				fmt.Fprintf(e.stdout, "account %s added%s\n", pos[0], map[bool]string{true: " (administrator)"}[asAdmin])
 				return nil
 			}
 			if err := ops.SetPassword(ctx, pos[0], pw); err != nil {
@@ -114,6 +120,8 @@ func cmdUser(ctx context.Context, e *env, args []string) error {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "account %s deleted with all its mail\n", pos[0])
+		case "admin", "quota", "disable", "enable":
+			return userSetting(ctx, e, ops, verb, pos)
 		case "list", "ls":
 			domain := ""
 			if len(pos) > 0 {
@@ -129,6 +137,9 @@ func cmdUser(ctx context.Context, e *env, args []string) error {
 				state, quota := "active", "-"
 				if u.Disabled {
 					state = "disabled"
+				}
+				if u.Admin {
+					state += ",admin"
 				}
 				if u.QuotaBytes > 0 {
 					quota = fmt.Sprint(u.QuotaBytes)

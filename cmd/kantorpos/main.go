@@ -43,7 +43,8 @@ func commands() []command {
 	return []command{
 		{"serve", "serve [-config FILE] [-dev]", "run the mail server", cmdServe},
 		{"domain", "domain add|del|list [NAME]", "manage the domains we receive mail for", cmdDomain},
-		{"user", "user add|del|passwd|list [ADDRESS] [-password-stdin]", "manage accounts", cmdUser},
+		{"user", "user add|del|passwd|list|quota|admin|disable|enable ADDR", "manage accounts (add -admin, -password-stdin; admin ADDRESS on|off; quota ADDRESS 2GiB)", cmdUser},
+		{"token", "token add|del NAME | token list", "manage API tokens of the admin HTTP API (shown once when added)", cmdToken},
 		{"alias", "alias add|del|list [ADDRESS] [TARGET]", "manage aliases (@domain is a catch-all)", cmdAlias},
 		{"queue", "queue list|show ID|retry ID|all|delete ID|bounce ID", "inspect and act on the outbound queue", cmdQueue},
 		{"dns", "dns [check] DOMAIN", "print the DNS records to publish for a domain, or check them", cmdDNS},
@@ -54,6 +55,7 @@ func commands() []command {
 		{"export", "export maildir|mbox --account ADDRESS DIR", "export an account to Maildir++ or mbox", cmdExport},
 		{"verify", "verify [-repair] [-quick]", "check the live data (blobs, reference counts, UIDs); -repair fixes what it can", cmdVerify},
 		{"config", "config check|default [-config FILE]", "check a configuration, or print the commented default", cmdConfig},
+		{"status", "status [-config FILE] [-cafile PEM]", "probe every listener's TLS (versions, ALPN, tickets, certificate); ACME state", cmdStatus},
 		{"version", "version", "print the version", cmdVersion},
 		{"help", "help [COMMAND]", "list the commands, or explain one", cmdHelp},
 	}

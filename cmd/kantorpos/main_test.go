@@ -79,6 +79,22 @@ func TestAdminCommands(t *testing.T) {
 		{"secret password\n", []string{"user", "add", "x@unknown.test", "-data", data, "-password-stdin"}, 1, "unknown domain unknown.test"},
 		{"", []string{"user", "list", "-data", data}, 0, "bob@example.test"},
 		{"new secret pw\n", []string{"user", "passwd", "bob@example.test", "-data", data, "-password-stdin"}, 0, "changed"},
+		{"boss password\n", []string{"user", "add", "boss@example.test", "-admin", "-data", data, "-password-stdin"}, 0, "(administrator)"},
+		{"", []string{"user", "list", "-data", data}, 0, "active,admin"},
+		{"", []string{"user", "admin", "boss@example.test", "off", "-data", data}, 0, "off"},
+		{"", []string{"user", "admin", "boss@example.test", "maybe", "-data", data}, 2, "on|off"},
+		{"", []string{"user", "quota", "bob@example.test", "2MiB", "-data", data}, 0, "quota of bob@example.test"},
+		{"", []string{"user", "quota", "bob@example.test", "lots", "-data", data}, 2, "quota"},
+		{"", []string{"user", "disable", "bob@example.test", "-data", data}, 0, "disabled"},
+		{"", []string{"user", "list", "-data", data}, 0, "2097152"},
+		{"", []string{"user", "enable", "bob@example.test", "-data", data}, 0, "enabled"},
+		{"", []string{"user", "disable", "nobody@example.test", "-data", data}, 1, "unknown account"},
+		{"", []string{"token", "add", "monitoring", "-data", data}, 0, "kpt_"},
+		{"", []string{"token", "add", "monitoring", "-data", data}, 1, "already exists"},
+		{"", []string{"token", "list", "-data", data}, 0, "monitoring"},
+		{"", []string{"token", "del", "monitoring", "-data", data}, 0, "deleted"},
+		{"", []string{"token", "del", "monitoring", "-data", data}, 1, "no token"},
+		{"", []string{"user", "del", "boss@example.test", "-data", data}, 0, "deleted"},
 		{"", []string{"alias", "add", "sales@example.test", "bob@example.test", "-data", data}, 0, "added"},
 		{"", []string{"alias", "add", "@example.test", "bob@example.test", "-data", data}, 0, "added"},
 		{"", []string{"alias", "list", "-data", data}, 0, "sales@example.test → bob@example.test"},
@@ -125,6 +141,9 @@ listen = "127.0.0.1:0"
 listen_tls = "127.0.0.1:0"
 [admin]
 listen = "127.0.0.1:0"
+[web]
+listen = "127.0.0.1:0"
+listen_tls = "127.0.0.1:0"
 `), 0o600)
 	cmd := exec.Command(bin, "serve", "-config", cfg)
 	stdout, _ := cmd.StdoutPipe()

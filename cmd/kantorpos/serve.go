@@ -108,6 +108,10 @@ func ensureDemo(ctx context.Context, srv *server.Server) (string, error) {
 	if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("save demo password: %w", err)
 	}
+	// The demo account administers the development server (admin web page).
+	if err := ops.SetAdmin(ctx, demoAccount, true); err != nil {
+		return "", err
+	}
 	return pw, nil
 }
 
@@ -120,6 +124,8 @@ var listenerLabels = map[string]string{
 	"pop3":        "POP3 (STLS)",
 	"pop3s":       "POP3 (implicit TLS)",
 	"admin":       "Admin web and API",
+	"http":        "Web (HTTP: ACME, autoconfig)",
+	"https":       "Web (HTTPS: autoconfig)",
 }
 
 func printListeners(e *env, srv *server.Server, dev bool, demoPassword string) {
@@ -154,12 +160,15 @@ func printListeners(e *env, srv *server.Server, dev bool, demoPassword string) {
 		if a, ok := addrs["smtp"]; ok {
 			fmt.Fprintf(e.stdout, "Try: swaks --server %s --to %s\n", a, demoAccount)
 		}
+		if a, ok := addrs["admin"]; ok {
+			fmt.Fprintf(e.stdout, "Admin web page: http://%s/ (sign in as the demo account)\n", a)
+		}
 	}
 	fmt.Fprintln(e.stdout, "Stop with Ctrl-C.")
 }
 
 func listenerOrder(n string) int {
-	for i, x := range []string{"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "admin"} {
+	for i, x := range []string{"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "admin", "http", "https"} {
 		if x == n {
 			return i
 		}

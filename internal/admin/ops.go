@@ -1,7 +1,8 @@
 // Package admin holds the administrative operations of kantorpos: domains,
-// accounts, aliases (and, as they arrive, the queue, DKIM keys, DNS
-// records). The command line and the HTTP API call the same methods, so an
-// operation behaves and fails the same way wherever it is started.
+// accounts, aliases, the queue, DKIM keys, DNS records, API tokens and the
+// server's status. The command line and the HTTP API (internal/adminweb)
+// call the same methods, so an operation behaves and fails the same way
+// wherever it is started.
 package admin
 
 import (
@@ -24,6 +25,7 @@ type Store interface {
 	store.Directory
 	store.DKIMKeys
 	store.Queue
+	store.Admin
 }
 
 // Ops performs administrative operations.
@@ -40,6 +42,9 @@ type Ops struct {
 	Resolver dns.Resolver
 	// Bouncer returns queued mail to its sender (nil: not available).
 	Bouncer Bouncer
+	// Runtime tells what only a running server knows (nil: Status reports
+	// the store's figures only).
+	Runtime Runtime
 }
 
 // Error is an operation error with a message fit for the administrator.

@@ -31,6 +31,7 @@ type Config struct {
 	IMAP       IMAP       `toml:"imap"`
 	POP3       POP3       `toml:"pop3"`
 	Admin      Admin      `toml:"admin"`
+	Web        Web        `toml:"web"`
 	Queue      Queue      `toml:"queue"`
 	Relay      Relay      `toml:"relay"`
 	DNS        DNS        `toml:"dns"`
@@ -51,7 +52,27 @@ type TLS struct {
 	// SelfSigned generates (once, in data_dir/tls) a self-signed certificate
 	// when no files are given.
 	SelfSigned bool `toml:"self_signed"`
+	// ACME gets and renews certificates from an ACME CA (RFC 8555) for
+	// the host name and ACMENames; the files or the self-signed
+	// certificate serve until the first one arrives.
+	ACME bool `toml:"acme"`
+	// ACMEEmail is the account contact the CA may write to ("" for none).
+	ACMEEmail string `toml:"acme_email"`
+	// ACMEDirectory is the CA's directory URL.
+	ACMEDirectory string `toml:"acme_directory"`
+	// ACMEDirectoryCA is a PEM file of the CA that signs the directory's
+	// HTTPS certificate, for private CAs; "" trusts the system's roots.
+	ACMEDirectoryCA string `toml:"acme_directory_ca"`
+	// ACMENames are the names to get certificates for besides the host
+	// name; empty: autoconfig.D and autodiscover.D of every domain D.
+	ACMENames []string `toml:"acme_names"`
+	// ACMEChallenges are the challenge types to use, preferred first:
+	// tls-alpn-01 (web.listen_tls, port 443) and http-01 (web.listen, 80).
+	ACMEChallenges []string `toml:"acme_challenges"`
 }
+
+// DefaultACMEDirectory is Let's Encrypt's production directory.
+const DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 
 // Storage selects the database.
 type Storage struct {
@@ -106,7 +127,19 @@ type POP3 struct {
 
 // Admin is the HTTP admin API, web page and metrics.
 type Admin struct {
+	// Listen is the bind address; "" turns the admin listener off. An
+	// address other than loopback needs TLS.
 	Listen string `toml:"listen"`
+	// TLS serves HTTPS with the server's certificate (required to listen
+	// beyond loopback; session cookies are then marked Secure).
+	TLS bool `toml:"tls"`
+}
+
+// Web is the public web listener: ACME challenges, client
+// autoconfiguration and an index page (HTTP redirects to HTTPS).
+type Web struct {
+	Listen    string `toml:"listen"`
+	ListenTLS string `toml:"listen_tls"`
 }
 
 // Queue is the outbound queue schedule.
@@ -178,14 +211,16 @@ func Default() Config {
 		Hostname: host,
 		DataDir:  "/var/lib/kantorpos",
 		Log:      Log{Level: "info", Format: "text"},
-		TLS:      TLS{SelfSigned: true},
-		Storage:  Storage{Driver: "sqlite", MaxConns: 16, MinFreeDisk: 256 << 20},
+		TLS: TLS{SelfSigned: true, ACMEDirectory: DefaultACMEDirectory, ACMENames: []string{},
+			ACMEChallenges: []string{"tls-alpn-01", "http-01"}},
+		Storage: Storage{Driver: "sqlite", MaxConns: 16, MinFreeDisk: 256 << 20},
 		SMTP: SMTP{Listen: ":25", MaxMessageSize: 50 << 20, MaxRecipients: 100, MaxReceivedHeaders: 50,
 			CommandTimeout: Duration(5 * time.Minute), SessionTimeout: Duration(30 * time.Minute), CheckAuthentication: true},
 		Submission: Submission{Listen: ":587", ListenTLS: ":465", SignDKIM: true},
 		IMAP:       IMAP{Listen: ":143", ListenTLS: ":993", MaxAppendSize: 50 << 20, IdleTimeout: Duration(30 * time.Minute), MaxConnsPerUser: 50},
 		POP3:       POP3{Listen: ":110", ListenTLS: ":995"},
 		Admin:      Admin{Listen: "127.0.0.1:8080"},
+		Web:        Web{Listen: ":80", ListenTLS: ":443"},
 		Queue: Queue{RetryInterval: Duration(15 * time.Minute), MaxAge: Duration(120 * time.Hour),
 			DelayWarning: Duration(4 * time.Hour), Workers: 16, Port: 25, MaxConnsPerHost: 4},
 		Relay:  Relay{Port: 587, Mode: "starttls"},
@@ -206,8 +241,23 @@ func Dev() Config {
 	c.IMAP.Listen, c.IMAP.ListenTLS, c.IMAP.AllowInsecureAuth = "127.0.0.1:1143", "127.0.0.1:1993", true
 	c.POP3 = POP3{Listen: "127.0.0.1:1110", ListenTLS: "127.0.0.1:1995", AllowInsecureAuth: true}
 	c.Admin.Listen = "127.0.0.1:8025"
+	c.Web = Web{Listen: "127.0.0.1:8880", ListenTLS: "127.0.0.1:8443"}
 	c.Storage.MinFreeDisk = 64 << 20
 	return c
+}
+
+// LoopbackAddr reports whether a listen address binds only to loopback
+// ("localhost", 127.0.0.0/8, ::1). An empty host (all addresses) is not.
+func LoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Load reads a configuration file over the defaults. With path "", it
@@ -292,6 +342,9 @@ func (c *Config) Validate() error {
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls.cert_file and tls.key_file go together")
 	}
+	if c.TLS.ACME {
+		c.validateACME(bad)
+	}
 	switch c.Storage.Driver {
 	case "sqlite":
 	case "postgres":
@@ -305,6 +358,7 @@ func (c *Config) Validate() error {
 		"smtp.listen": c.SMTP.Listen, "submission.listen": c.Submission.Listen, "submission.listen_tls": c.Submission.ListenTLS,
 		"imap.listen": c.IMAP.Listen, "imap.listen_tls": c.IMAP.ListenTLS, "pop3.listen": c.POP3.Listen,
 		"pop3.listen_tls": c.POP3.ListenTLS, "admin.listen": c.Admin.Listen,
+		"web.listen": c.Web.Listen, "web.listen_tls": c.Web.ListenTLS,
 	} {
 		if addr == "" {
 			continue // disabled
@@ -314,6 +368,9 @@ func (c *Config) Validate() error {
 		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			bad("%s %q: bad port", name, addr)
 		}
+	}
+	if c.Admin.Listen != "" && !c.Admin.TLS && !LoopbackAddr(c.Admin.Listen) {
+		bad("admin.listen %q is reachable from other hosts: set admin.tls = true (or listen on 127.0.0.1)", c.Admin.Listen)
 	}
 	if c.SMTP.MaxMessageSize < 64<<10 {
 		bad("smtp.max_message_size must be at least 64KiB (RFC 5321 4.5.3.1.7)")

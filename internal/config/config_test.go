@@ -52,6 +52,24 @@ func TestDecode(t *testing.T) {
 		{"bad driver", "[storage]\ndriver = \"mysql\"\n", "storage.driver", nil},
 		{"short idle", "[imap]\nidle_timeout = \"1m\"\n", "idle_timeout", nil},
 		{"cert without key", "[tls]\ncert_file = \"/x.pem\"\n", "go together", nil},
+		{"remote admin needs tls", "[admin]\nlisten = \":8080\"\n", "admin.tls", nil},
+		{"remote admin with tls", "[admin]\nlisten = \"192.0.2.1:8443\"\ntls = true\n", "", func(c Config) bool { return c.Admin.TLS }},
+		{"admin on localhost", "[admin]\nlisten = \"localhost:8080\"\n", "", func(c Config) bool { return c.Admin.Listen == "localhost:8080" }},
+		{"acme", "hostname = \"mx.example.test\"\n[tls]\nacme = true\nacme_email = \"pm@example.test\"\nacme_names = [\"webmail.example.test\"]\n",
+			"", func(c Config) bool {
+				return c.TLS.ACME && c.TLS.ACMEDirectory == DefaultACMEDirectory && c.TLS.ACMENames[0] == "webmail.example.test" &&
+					len(c.TLS.ACMEChallenges) == 2 && c.Web.ListenTLS == ":443"
+			}},
+		{"acme staging", "hostname = \"mx.example.test\"\n[tls]\nacme = true\nacme_directory = \"https://acme-staging-v02.api.letsencrypt.org/directory\"\n",
+			"", func(c Config) bool { return c.TLS.ACME }},
+		{"acme plain http directory", "hostname = \"mx.example.test\"\n[tls]\nacme = true\nacme_directory = \"http://ca.test/dir\"\n", "acme_directory", nil},
+		{"acme without a public name", "hostname = \"localhost\"\n[tls]\nacme = true\n", "public host name", nil},
+		{"acme wildcard", "hostname = \"mx.example.test\"\n[tls]\nacme = true\nacme_names = [\"*.example.test\"]\n", "wildcards", nil},
+		{"acme http-01 without port 80", "hostname = \"mx.example.test\"\n[tls]\nacme = true\nacme_challenges = [\"http-01\"]\n[web]\nlisten = \"\"\n",
+			"needs web.listen", nil},
+		{"acme unknown challenge", "hostname = \"mx.example.test\"\n[tls]\nacme = true\nacme_challenges = [\"dns-01\"]\n", "dns-01", nil},
+		{"acme bad email", "hostname = \"mx.example.test\"\n[tls]\nacme = true\nacme_email = \"postmaster\"\n", "acme_email", nil},
+		{"bad web listen", "[web]\nlisten_tls = \"443\"\n", "web.listen_tls", nil},
 	}
 	for _, tt := range tests {
 		c := Default()

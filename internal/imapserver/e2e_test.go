@@ -149,8 +149,10 @@ func TestMbsync(t *testing.T) {
 	maildir := filepath.Join(dir, "mail")
 	os.MkdirAll(maildir, 0o700)
 	conf := filepath.Join(dir, "mbsyncrc")
+	// isync matches the certificate against the host name (not IP
+	// addresses): connect by name. The listener is on 127.0.0.1 only.
 	os.WriteFile(conf, []byte(fmt.Sprintf(`IMAPAccount test
-Host 127.0.0.1
+Host localhost
 Port %s
 User %s
 Pass "%s"

@@ -134,6 +134,9 @@ func (r *Runner) event(kind string, e *store.QueueEntry, rcpt string, res delive
 	if why != "" {
 		attrs = append(attrs, "reason", why)
 	}
+	if kind == "delivered" { // the delivery latency metric reads it
+		attrs = append(attrs, "queued_for", r.clock.Now().Sub(e.Created))
+	}
 	if res.Message != "" {
 		attrs = append(attrs, "reply", strings.TrimSpace(res.Message))
 	}

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kantorpos/kantorpos/internal/acmecert"
 	"github.com/kantorpos/kantorpos/internal/admin"
 	"github.com/kantorpos/kantorpos/internal/auth"
 	"github.com/kantorpos/kantorpos/internal/blob"
@@ -25,6 +26,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/dns"
 	"github.com/kantorpos/kantorpos/internal/imapserver"
 	"github.com/kantorpos/kantorpos/internal/localmail"
+	"github.com/kantorpos/kantorpos/internal/metrics"
 	"github.com/kantorpos/kantorpos/internal/pop3server"
 	"github.com/kantorpos/kantorpos/internal/queue"
 	"github.com/kantorpos/kantorpos/internal/router"
@@ -57,15 +59,20 @@ type Server struct {
 	Ops      *admin.Ops
 	TLS      *tlsconf.Manager
 	Router   *router.Router
+	// ACME gets certificates when tls.acme is on (nil otherwise).
+	ACME *acmecert.Manager
 	// Outbound mail: the remote transport, the injector of generated mail
 	// (DSNs) and the queue runner.
 	Transport *delivery.Transport
 	Injector  *localmail.Injector
 	Queue     *queue.Runner
+	// Metrics is this server's Prometheus registry (/metrics).
+	Metrics *metrics.Metrics
 
 	mu        sync.Mutex
 	listeners []*listener
 	imap      *imapserver.Server
+	published admin.Published
 	workers   sync.WaitGroup
 	cancel    context.CancelFunc
 }
@@ -77,7 +84,7 @@ type service interface {
 }
 
 type listener struct {
-	name string // "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "admin"
+	name string // "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "admin", "http", "https"
 	ln   net.Listener
 	svc  service
 }
@@ -107,6 +114,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if s.Resolver == nil {
 		s.Resolver = dns.New(c.DNS.Server)
 	}
+	// Metrics count from the log records every package writes: the
+	// handler wrapper sees them whatever the log level.
+	s.Metrics = metrics.New(s.Clock)
+	s.Log = slog.New(s.Metrics.LogHandler(s.Log.Handler()))
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -121,11 +132,15 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		fs.CleanTemp(time.Hour) //nolint:errcheck // best effort
 		blobs = fs
 	}
-	st, err := OpenStore(ctx, c, blobs, s.Clock, s.Log)
+	st, err := openStore(ctx, c, blobs, s.Clock, s.Log, s.Metrics.ObserveStoreWrite)
 	if err != nil {
 		return nil, err
 	}
 	s.Store = st
+	s.Metrics.RegisterQueue(func(ctx context.Context) (int, int, time.Time, error) {
+		q, err := st.QueueStats(ctx)
+		return q.Entries, q.Deferred, q.Oldest, err
+	})
 	s.Blobs = st.Blobs()
 	params := auth.DefaultParams
 	if o.HashParams != nil {
@@ -148,10 +163,18 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			hosts = append(hosts, h)
 		}
 	}
-	s.TLS, err = tlsconf.New(tlsconf.Options{
+	tlsOpts := tlsconf.Options{
 		CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile,
 		SelfSignedDir: filepath.Join(c.DataDir, "tls"), Hostnames: hosts, Log: s.Log.With("component", "tls"),
-	})
+	}
+	if c.TLS.ACME {
+		if s.ACME, err = s.newACME(); err != nil {
+			st.Close()
+			return nil, err
+		}
+		tlsOpts.Provider = s.ACME
+	}
+	s.TLS, err = tlsconf.New(tlsOpts)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -162,47 +185,66 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.Ops.Bouncer = s.Queue
+	s.Ops.Runtime = &runtimeInfo{s: s, started: s.Clock.Now()}
 	return s, nil
 }
 
 // OpenStore opens the configured store (admin commands use it too). With
 // PostgreSQL, blobs may be nil: the store then keeps bodies in the database.
 func OpenStore(ctx context.Context, c config.Config, blobs blob.Store, clk clock.Clock, log *slog.Logger) (*sqlstore.Store, error) {
+	return openStore(ctx, c, blobs, clk, log, nil)
+}
+
+func openStore(ctx context.Context, c config.Config, blobs blob.Store, clk clock.Clock, log *slog.Logger,
+	observeWrite func(time.Duration)) (*sqlstore.Store, error) {
 	return sqlstore.Open(ctx, sqlstore.Options{
 		Driver: c.Storage.Driver, Path: filepath.Join(c.DataDir, "kantorpos.db"), DSN: c.Storage.DSN,
 		MaxConns: c.Storage.MaxConns, Blobs: blobs, Clock: clk, Log: log.With("component", "store"),
+		ObserveWrite: observeWrite,
 	})
 }
 
-// Start binds every configured listener and starts the services and
-// background workers. An address with port 0 gets an ephemeral port (see Addrs).
+// Start binds every configured listener, then starts the services and
+// background workers. An address with port 0 gets an ephemeral port (see
+// Addrs); the ports clients are told about (Published) are the bound ones.
 func (s *Server) Start(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	s.cancel = cancel
+	var bound []*listener
 	for _, d := range s.services() {
 		if d.addr == "" {
 			continue
 		}
 		svc, err := d.make()
-		if err != nil {
-			s.Shutdown(context.Background())
-			return fmt.Errorf("%s: %w", d.name, err)
+		if err == nil {
+			var ln net.Listener
+			if ln, err = net.Listen("tcp", d.addr); err == nil {
+				bound = append(bound, &listener{name: d.name, ln: s.Metrics.Listener(d.name, ln), svc: svc})
+				continue
+			}
+			err = fmt.Errorf("listen on %s: %w", d.addr, err)
+			svc.Shutdown(context.Background()) //nolint:errcheck // never served
 		}
-		ln, err := net.Listen("tcp", d.addr)
-		if err != nil {
-			s.Shutdown(context.Background())
-			return fmt.Errorf("%s: listen on %s: %w", d.name, d.addr, err)
+		for _, l := range bound {
+			l.ln.Close()
 		}
-		l := &listener{name: d.name, ln: ln, svc: svc}
 		s.mu.Lock()
-		s.listeners = append(s.listeners, l)
+		s.listeners = bound // shut down the services made, served or not
 		s.mu.Unlock()
+		s.Shutdown(context.Background())
+		return fmt.Errorf("%s: %w", d.name, err)
+	}
+	s.mu.Lock()
+	s.listeners = bound
+	s.mu.Unlock()
+	s.setPublished()
+	for _, l := range bound {
 		go func() {
-			if err := svc.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, pop3server.ErrServerClosed) {
+			if err := l.svc.Serve(l.ln); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, pop3server.ErrServerClosed) {
 				s.Log.Error("listener stopped", "listener", l.name, "err", err)
 			}
 		}()
-		s.Log.Info("listening", "listener", d.name, "addr", ln.Addr().String())
+		s.Log.Info("listening", "listener", l.name, "addr", l.ln.Addr().String())
 	}
 	for _, w := range s.workerList() {
 		s.workers.Add(1)
@@ -253,5 +295,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.Store.Close()
 }
 
-// ReloadCertificates re-reads the certificate files (SIGHUP).
-func (s *Server) ReloadCertificates() error { return s.TLS.Reload() }
+// ReloadCertificates re-reads the certificate files and retries failed
+// ACME requests at once (SIGHUP).
+func (s *Server) ReloadCertificates() error {
+	if s.ACME != nil {
+		s.ACME.Retry()
+	}
+	return s.TLS.Reload()
+}

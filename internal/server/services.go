@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"github.com/kantorpos/kantorpos/internal/smtpserver"
 )
@@ -28,6 +29,9 @@ func (s *Server) services() []serviceDef {
 		{"imaps", c.IMAP.ListenTLS, func() (service, error) { return s.imapService(true) }},
 		{"pop3", c.POP3.Listen, func() (service, error) { return s.pop3Server(false) }},
 		{"pop3s", c.POP3.ListenTLS, func() (service, error) { return s.pop3Server(true) }},
+		{"admin", c.Admin.Listen, s.adminServer},
+		{"http", c.Web.Listen, func() (service, error) { return s.webServer(false) }},
+		{"https", c.Web.ListenTLS, func() (service, error) { return s.webServer(true) }},
 	}
 }
 
@@ -44,5 +48,12 @@ type worker struct {
 
 // workerList lists the background workers (the queue runner...).
 func (s *Server) workerList() []worker {
-	return []worker{{"queue", s.Queue.Run}}
+	ws := []worker{
+		{"queue", s.Queue.Run},
+		{"certificate files", func(ctx context.Context) error { return s.TLS.Watch(ctx, time.Minute) }},
+	}
+	if s.ACME != nil {
+		ws = append(ws, worker{"acme", s.ACME.Run})
+	}
+	return ws
 }

@@ -32,6 +32,7 @@ type Store interface {
 	Deliverer
 	Queue
 	DKIMKeys
+	Admin
 	Changes
 	// Close releases the database; pending group commits finish first.
 	Close() error
@@ -72,6 +73,7 @@ type Directory interface {
 type AccountUpdate struct {
 	Disabled   *bool
 	QuotaBytes *int64
+	Admin      *bool
 }
 
 // Mailboxes is the folder hierarchy of accounts.
@@ -189,4 +191,25 @@ type DKIMKeys interface {
 	AddDKIMKey(ctx context.Context, k DKIMKey) error
 	RetireDKIMKey(ctx context.Context, domain, selector string, at time.Time) error
 	DeleteDKIMKey(ctx context.Context, domain, selector string) error
+}
+
+// Admin is what the administration keeps besides the directory: API tokens,
+// the settings users change on their own page, and queue figures.
+type Admin interface {
+	// AddAPIToken stores a token by the hash of its secret; a taken name
+	// gives ErrExists.
+	AddAPIToken(ctx context.Context, name, hash string) (APIToken, error)
+	APITokens(ctx context.Context) ([]APIToken, error)
+	// APITokenByHash finds a token by the hash of its secret (ErrNotFound).
+	APITokenByHash(ctx context.Context, hash string) (APIToken, error)
+	DeleteAPIToken(ctx context.Context, name string) error
+
+	// AccountSettings returns an account's settings (the zero value, with
+	// ForwardKeep set, when it never changed them; ErrNotFound for an
+	// unknown account).
+	AccountSettings(ctx context.Context, accountID int64) (AccountSettings, error)
+	SetAccountSettings(ctx context.Context, accountID int64, s AccountSettings) error
+
+	// QueueStats counts the queue in one cheap query (metrics, status).
+	QueueStats(ctx context.Context) (QueueStats, error)
 }

@@ -23,7 +23,9 @@ type Account struct {
 	Disabled     bool
 	QuotaBytes   int64 // 0 = unlimited
 	UsedBytes    int64 // sum of message sizes in all mailboxes
-	Created      time.Time
+	// Admin accounts may use the admin web page and API.
+	Admin   bool
+	Created time.Time
 }
 
 // Alias maps an address (or "@domain" for a catch-all) to a target address,
@@ -218,4 +220,31 @@ type DKIMKey struct {
 	PrivateKeyPEM []byte
 	Created       time.Time
 	Retired       *time.Time // set when rotated out; still published for a while
+}
+
+// APIToken is a credential for the admin API. Only the hash of its secret
+// is stored; the secret is shown once, when it is made.
+type APIToken struct {
+	ID      int64
+	Name    string
+	Hash    string // hex SHA-256 of the secret
+	Created time.Time
+}
+
+// AccountSettings are what users set on their own page. Forwarding and the
+// away message are stored here; a filtering feature acts on them.
+type AccountSettings struct {
+	ForwardTo   string // "" = no forwarding
+	ForwardKeep bool   // keep a copy when forwarding
+	AwayEnabled bool
+	AwaySubject string
+	AwayBody    string
+	Updated     time.Time
+}
+
+// QueueStats are figures of the whole queue.
+type QueueStats struct {
+	Entries  int // queue entries (one per message and destination domain)
+	Deferred int // entries that failed at least one attempt
+	Oldest   time.Time
 }

@@ -51,7 +51,7 @@ type Env struct {
 	Clock  *clock.Fake
 	DNS    *dnstest.Server
 	// Addr maps listener names (smtp, submission, submissions, imap,
-	// imaps, pop3, pop3s, admin) to "127.0.0.1:port".
+	// imaps, pop3, pop3s, admin, http, https) to "127.0.0.1:port".
 	Addr map[string]string
 	// ClientTLS trusts the server's certificate (ServerName localhost).
 	ClientTLS *tls.Config
@@ -80,7 +80,7 @@ func Start(t testing.TB, o Options) *Env {
 	c.Storage.MinFreeDisk = 0
 	c.Log.Level = "debug"
 	for _, p := range []*string{&c.SMTP.Listen, &c.Submission.Listen, &c.Submission.ListenTLS, &c.IMAP.Listen,
-		&c.IMAP.ListenTLS, &c.POP3.Listen, &c.POP3.ListenTLS, &c.Admin.Listen} {
+		&c.IMAP.ListenTLS, &c.POP3.Listen, &c.POP3.ListenTLS, &c.Admin.Listen, &c.Web.Listen, &c.Web.ListenTLS} {
 		*p = "127.0.0.1:0"
 	}
 	if o.Configure != nil {

@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -32,14 +33,24 @@ type Options struct {
 	SelfSignedDir string
 	Hostnames     []string
 	Log           *slog.Logger
+	// Provider, when set, is asked first on every handshake (ACME); the
+	// files or the self-signed certificate serve when it has none.
+	Provider Provider
+}
+
+// Provider supplies certificates ahead of the files.
+type Provider interface {
+	// Certificate returns the certificate for a handshake, or nil.
+	Certificate(hello *tls.ClientHelloInfo) *tls.Certificate
 }
 
 // Manager serves the current certificate and reloads it on demand.
 type Manager struct {
-	o    Options
-	mu   sync.RWMutex
-	cert *tls.Certificate
-	leaf *x509.Certificate
+	o      Options
+	mu     sync.RWMutex
+	cert   *tls.Certificate
+	leaf   *x509.Certificate
+	digest [sha256.Size]byte // of the files loaded
 }
 
 // New loads (or makes) the certificate.
@@ -68,7 +79,11 @@ func (m *Manager) Reload() error {
 			return err
 		}
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	certPEM, keyPEM, digest, err := readPair(certFile, keyFile)
+	if err != nil {
+		return err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return fmt.Errorf("tlsconf: load %s: %w", certFile, err)
 	}
@@ -78,20 +93,27 @@ func (m *Manager) Reload() error {
 	}
 	cert.Leaf = leaf
 	m.mu.Lock()
-	m.cert, m.leaf = &cert, leaf
+	m.cert, m.leaf, m.digest = &cert, leaf, digest
 	m.mu.Unlock()
 	m.o.Log.Info("certificate loaded", "file", certFile, "names", leaf.DNSNames, "not_after", leaf.NotAfter)
 	return nil
 }
 
-// GetCertificate is for tls.Config.GetCertificate.
-func (m *Manager) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+// GetCertificate is for tls.Config.GetCertificate: the provider's
+// certificate when it has one, else the files' or the self-signed one.
+func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if m.o.Provider != nil {
+		if c := m.o.Provider.Certificate(hello); c != nil {
+			return c, nil
+		}
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.cert, nil
 }
 
-// Leaf returns the current certificate (for status pages and metrics).
+// Leaf returns the certificate of the files or the self-signed one (for
+// status pages and metrics; the provider reports its own).
 func (m *Manager) Leaf() *x509.Certificate {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -124,8 +146,24 @@ func ServerConfig(proto string, get func(*tls.ClientHelloInfo) (*tls.Certificate
 	if proto == ProtoSMTP {
 		// Microsoft's SMTP client fails STARTTLS when offered tickets by Go.
 		c.SessionTicketsDisabled = true
+	} else {
+		// Clients of IMAP, POP3 and HTTPS are current software: TLS 1.2
+		// only with forward-secret AEAD suites (TLS 1.3 suites are all
+		// AEAD). SMTP keeps Go's wider default list: on port 25 a sender
+		// that cannot agree falls back to plaintext, which is worse.
+		c.CipherSuites = ModernCipherSuites
 	}
 	return c
+}
+
+// ModernCipherSuites are the TLS 1.2 suites of every listener but SMTP.
+var ModernCipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
 func ensureSelfSigned(certFile, keyFile string, hosts []string) error {
@@ -208,19 +246,35 @@ func SelfSigned(hosts []string, notAfter time.Time) (certPEM, keyPEM []byte, err
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), nil
 }
 
-// TestConfig returns a server and a client config that trusts it, for tests
-// over loopback. The key exists only in memory.
-func TestConfig(proto string) (server, client *tls.Config, err error) {
-	certPEM, keyPEM, err := SelfSigned([]string{"localhost", "127.0.0.1", "::1"}, time.Now().Add(24*time.Hour))
+// TestCertificate makes a self-signed certificate for names (host names or
+// IP addresses; default localhost, 127.0.0.1 and ::1), valid for a day, for
+// tests over loopback. It returns the certificate with its key (in memory
+// only: no key is ever written or committed), the certificate in PEM, and a
+// pool that trusts it.
+func TestCertificate(names ...string) (tls.Certificate, []byte, *x509.CertPool, error) {
+	if len(names) == 0 {
+		names = []string{"localhost", "127.0.0.1", "::1"}
+	}
+	certPEM, keyPEM, err := SelfSigned(names, time.Now().Add(24*time.Hour))
 	if err != nil {
-		return nil, nil, err
+		return tls.Certificate{}, nil, nil, err
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, nil, err
+		return tls.Certificate{}, nil, nil, err
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
+	return cert, certPEM, pool, nil
+}
+
+// TestConfig returns a server and a client config that trusts it, for tests
+// over loopback. The key exists only in memory.
+func TestConfig(proto string) (server, client *tls.Config, err error) {
+	cert, _, pool, err := TestCertificate()
+	if err != nil {
+		return nil, nil, err
+	}
 	server = ServerConfig(proto, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil })
 	client = &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
 	return server, client, nil

@@ -180,6 +180,9 @@ listen_tls = ""
 allow_insecure_auth = true
 [admin]
 listen = ""
+[web]
+listen = ""
+listen_tls = ""
 [queue]
 %s
 %s

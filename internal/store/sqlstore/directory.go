@@ -158,6 +158,7 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		for _, q := range []string{
 			`DELETE FROM mailboxes WHERE account_id = $1`,
 			`DELETE FROM subscriptions WHERE account_id = $1`,
+			`DELETE FROM account_settings WHERE account_id = $1`,
 			`DELETE FROM accounts WHERE id = $1`,
 		} {
 			if _, err := t.Exec(q, id); err != nil {
@@ -169,14 +170,15 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 	})
 }
 
-const accountCols = `id, address, domain, password_hash, disabled, quota_bytes, used_bytes, created`
+const accountCols = `id, address, domain, password_hash, disabled, quota_bytes, used_bytes, admin, created`
 
 func scanAccount(row interface{ Scan(...any) error }) (store.Account, error) {
 	var a store.Account
-	var disabled int
+	var disabled, admin int
 	var created int64
-	err := row.Scan(&a.ID, &a.Address, &a.Domain, &a.PasswordHash, &disabled, &a.QuotaBytes, &a.UsedBytes, &created)
+	err := row.Scan(&a.ID, &a.Address, &a.Domain, &a.PasswordHash, &disabled, &a.QuotaBytes, &a.UsedBytes, &admin, &created)
 	a.Disabled = disabled != 0
+	a.Admin = admin != 0
 	a.Created = fromNanos(created)
 	return a, err
 }
@@ -234,6 +236,11 @@ func (s *Store) UpdateAccount(ctx context.Context, accountID int64, u store.Acco
 		}
 		if u.QuotaBytes != nil {
 			if err := updateOne(t, "update account", `UPDATE accounts SET quota_bytes = $1 WHERE id = $2`, *u.QuotaBytes, accountID); err != nil {
+				return err
+			}
+		}
+		if u.Admin != nil {
+			if err := updateOne(t, "update account", `UPDATE accounts SET admin = $1 WHERE id = $2`, boolInt(*u.Admin), accountID); err != nil {
 				return err
 			}
 		}

@@ -46,6 +46,9 @@ type Options struct {
 	// it is also how recently written content must not be, by the
 	// database's clock, to be removed (FS.MinAge for files).
 	BlobGrace time.Duration
+	// ObserveWrite, when set, is told how long each write transaction took
+	// from request to durable commit (metrics).
+	ObserveWrite func(time.Duration)
 }
 
 // Store is the SQL store.
@@ -58,6 +61,8 @@ type Store struct {
 	clock  clock.Clock
 	log    *slog.Logger
 	grace  time.Duration
+	// observeWrite receives write latencies (Options.ObserveWrite).
+	observeWrite func(time.Duration)
 
 	writes  chan *writeReq
 	stop    chan struct{}
@@ -94,7 +99,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		o.MaxConns = 8
 	}
 	s := &Store{
-		blobs: o.Blobs, broker: o.Broker, clock: o.Clock, log: o.Log, grace: o.BlobGrace,
+		blobs: o.Blobs, broker: o.Broker, clock: o.Clock, log: o.Log, grace: o.BlobGrace, observeWrite: o.ObserveWrite,
 		writes: make(chan *writeReq, 1024), stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	var err error

@@ -36,6 +36,10 @@ type writeReq struct {
 // each runs inside its own SAVEPOINT, so one failing request rolls back only
 // its own changes.
 func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
+	if s.observeWrite != nil {
+		start := time.Now()
+		defer func() { s.observeWrite(time.Since(start)) }()
+	}
 	if s.d.name == "postgres" {
 		return s.writePostgres(ctx, fn)
 	}

@@ -56,6 +56,10 @@ func Run(t *testing.T, f Factory) {
 		{"QueueAdmin", testQueueAdmin},
 		{"ConcurrentDeliveries", testConcurrentDeliveries},
 		{"MaildropLock", testMaildropLock},
+		{"AdminFlag", testAdminFlag},
+		{"APITokens", testAPITokens},
+		{"AccountSettings", testAccountSettings},
+		{"QueueStats", testQueueStats},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
