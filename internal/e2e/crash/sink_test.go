@@ -3,6 +3,7 @@ package crash
 import (
 	"bufio"
 	"io"
+	"log"
 	"net"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ func startSink(t *testing.T, l *load) *sink {
 	srv.Domain = "sink.test"
 	srv.ReadTimeout, srv.WriteTimeout = time.Minute, time.Minute
 	srv.MaxMessageBytes = 16 << 20
+	srv.ErrorLog = log.New(io.Discard, "", 0) // connections cut by the kills
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return s
