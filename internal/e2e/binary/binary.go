@@ -41,6 +41,7 @@ func Build(t testing.TB) string {
 			return
 		}
 		touchSources(root)
+		removeOldBuilds()
 		dir, err := os.MkdirTemp("", "kantorpos-bin-")
 		if err != nil {
 			buildErr = err
@@ -57,6 +58,17 @@ func Build(t testing.TB) string {
 		t.Fatal(buildErr)
 	}
 	return buildPath
+}
+
+// removeOldBuilds deletes binaries that earlier test processes built (a
+// process cannot remove its own at exit; an hour is longer than any run).
+func removeOldBuilds() {
+	old, _ := filepath.Glob(filepath.Join(os.TempDir(), "kantorpos-bin-*"))
+	for _, d := range old {
+		if fi, err := os.Stat(d); err == nil && time.Since(fi.ModTime()) > time.Hour {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 // touchSources stats every Go source file of the module, so that go test's
