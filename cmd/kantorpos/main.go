@@ -47,6 +47,7 @@ func commands() []command {
 		{"dns", "dns [check] DOMAIN", "print the DNS records to publish for a domain, or check them", cmdDNS},
 		{"dkim", "dkim list|rotate DOMAIN [-delay 48h]", "list or rotate a domain's DKIM keys", cmdDKIM},
 		{"config", "config check|default [-config FILE]", "check a configuration, or print the commented default", cmdConfig},
+		{"bench", "bench smtp|e2e|imap|pop3|idle-mem|fill [FLAGS]", "load a mail server on loopback and report throughput and latency", cmdBench},
 		{"version", "version", "print the version", cmdVersion},
 		{"help", "help [COMMAND]", "list the commands, or explain one", cmdHelp},
 	}
