@@ -35,6 +35,8 @@ type env struct {
 	stdout, stderr io.Writer
 	// stdinIsTerminal says whether a password may be prompted for.
 	stdinIsTerminal bool
+	// stdoutIsTerminal says whether long jobs may draw a progress bar.
+	stdoutIsTerminal bool
 }
 
 func commands() []command {
@@ -46,6 +48,11 @@ func commands() []command {
 		{"queue", "queue list|show ID|retry ID|all|delete ID|bounce ID", "inspect and act on the outbound queue", cmdQueue},
 		{"dns", "dns [check] DOMAIN", "print the DNS records to publish for a domain, or check them", cmdDNS},
 		{"dkim", "dkim list|rotate DOMAIN [-delay 48h]", "list or rotate a domain's DKIM keys", cmdDKIM},
+		{"backup", "backup [-keep N] DIR | backup verify|list DIR", "online backup of the data directory (SQLite), or check one", cmdBackup},
+		{"restore", "restore [-generation G] [-data NEWDIR] [-force] DIR", "rebuild a data directory from a backup", cmdRestore},
+		{"import", "import maildir|mbox|imap --account ADDRESS [PATH]", "import mail into an account (Maildir++, mbox, a remote IMAP server)", cmdImport},
+		{"export", "export maildir|mbox --account ADDRESS DIR", "export an account to Maildir++ or mbox", cmdExport},
+		{"verify", "verify [-repair] [-quick]", "check the live data (blobs, reference counts, UIDs); -repair fixes what it can", cmdVerify},
 		{"config", "config check|default [-config FILE]", "check a configuration, or print the commented default", cmdConfig},
 		{"bench", "bench smtp|e2e|imap|pop3|idle-mem|fill [FLAGS]", "load a mail server on loopback and report throughput and latency", cmdBench},
 		{"version", "version", "print the version", cmdVersion},
@@ -61,7 +68,8 @@ func (e usageError) Error() string { return e.msg }
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stdinIsTerminal: isTerminal(os.Stdin)}
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stdinIsTerminal: isTerminal(os.Stdin),
+		stdoutIsTerminal: isTerminal(os.Stdout)}
 	os.Exit(run(ctx, e, os.Args[1:]))
 }
 

@@ -68,9 +68,13 @@ func openOps(ctx context.Context, e *env, c config.Config) (*admin.Ops, func(), 
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("data directory: %w", err)
 	}
-	blobs, err := blob.NewFS(filepath.Join(c.DataDir, "blobs"), 0)
-	if err != nil {
-		return nil, nil, err
+	var blobs blob.Store // PostgreSQL: bodies are in the database
+	if c.Storage.Driver != "postgres" {
+		fs, err := blob.NewFS(filepath.Join(c.DataDir, "blobs"), 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		blobs = fs
 	}
 	st, err := server.OpenStore(ctx, c, blobs, nil, log)
 	if err != nil {

@@ -50,12 +50,16 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Parse reads a message and returns its metadata. It never fails on a
-// malformed message: what cannot be parsed is left empty. An error means
-// reading r failed.
+// Parse reads a message and returns its metadata, including the IMAP
+// ENVELOPE and BODYSTRUCTURE caches (EncodeEnvelope, EncodeBodyStructure).
+// It never fails on a malformed message: what cannot be parsed is left
+// empty. An error means reading r failed. When the message is larger than
+// MaxParse the BODYSTRUCTURE cache is left empty (its sizes would be wrong):
+// the reader then builds it from the message when asked.
 func Parse(r io.Reader, l Limits) (*store.MessageMeta, error) {
 	l = l.withDefaults()
-	br := bufio.NewReaderSize(io.LimitReader(r, l.MaxParse), 32<<10)
+	counted := &countReader{r: io.LimitReader(r, l.MaxParse+1)}
+	br := bufio.NewReaderSize(counted, 32<<10)
 	rawHeader, err := readHeader(br, l.MaxHeader)
 	if err != nil {
 		return nil, err
@@ -64,24 +68,73 @@ func Parse(r io.Reader, l Limits) (*store.MessageMeta, error) {
 	h, herr := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(append(rawHeader, '\r', '\n'))))
 	if herr != nil {
 		// Unparsable header: keep the raw text for SEARCH, index the body as text.
-		meta.Text = readText(br, l.MaxText)
-		return meta, nil
+		h = textproto.Header{}
+	} else {
+		meta.Subject = decodeWords(h.Get("Subject"))
+		meta.From = decodeWords(h.Get("From"))
+		meta.To = decodeWords(h.Get("To"))
+		meta.Cc = decodeWords(h.Get("Cc"))
+		meta.Bcc = decodeWords(h.Get("Bcc"))
+		meta.MessageID = strings.TrimSpace(h.Get("Message-Id"))
+		if d, err := mail.ParseDate(strings.TrimSpace(h.Get("Date"))); err == nil {
+			meta.Date = d.UTC()
+		}
 	}
-	meta.Subject = decodeWords(h.Get("Subject"))
-	meta.From = decodeWords(h.Get("From"))
-	meta.To = decodeWords(h.Get("To"))
-	meta.Cc = decodeWords(h.Get("Cc"))
-	meta.Bcc = decodeWords(h.Get("Bcc"))
-	meta.MessageID = strings.TrimSpace(h.Get("Message-Id"))
-	if d, err := mail.ParseDate(strings.TrimSpace(h.Get("Date"))); err == nil {
-		meta.Date = d.UTC()
+	w := &walker{textCollector: textCollector{limit: l.MaxText}, parts: l.MaxParts, maxDepth: l.MaxDepth}
+	root := w.part(h, br, 0, "")
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return nil, err
 	}
-	t := &textCollector{limit: l.MaxText, parts: l.MaxParts, depth: l.MaxDepth}
-	if e, _ := message.New(message.Header{Header: h}, br); e != nil {
-		t.entity(e, 0)
+	if counted.err != nil && !errors.Is(counted.err, io.EOF) {
+		return nil, counted.err
 	}
-	meta.Text = t.b.String()
+	meta.Text = w.b.String()
+	meta.Envelope = EncodeEnvelope(envelopeOf(h))
+	if counted.n <= l.MaxParse {
+		meta.BodyStructure = EncodeBodyStructure(root)
+	}
 	return meta, nil
+}
+
+// Structure parses the envelope and MIME structure of a whole message,
+// for messages whose caches are missing. Only the part and depth limits
+// of l apply.
+func Structure(r io.Reader, l Limits) (*Envelope, *Part, error) {
+	l = l.withDefaults()
+	br := bufio.NewReaderSize(r, 32<<10)
+	rawHeader, err := readHeader(br, l.MaxHeader)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, herr := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(append(rawHeader, '\r', '\n'))))
+	if herr != nil {
+		h = textproto.Header{}
+	}
+	w := &walker{textCollector: textCollector{limit: 0}, parts: l.MaxParts, maxDepth: l.MaxDepth}
+	root := w.part(h, br, 0, "")
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return nil, nil, err
+	}
+	return envelopeOf(h), root, nil
+}
+
+// countReader counts the bytes and lines read through it and keeps the
+// first read error.
+type countReader struct {
+	r     io.Reader
+	n     int64
+	lines int64
+	err   error
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.lines += int64(bytes.Count(p[:n], []byte{'\n'}))
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return n, err
 }
 
 // readHeader returns the header section without the blank line that ends
@@ -140,49 +193,79 @@ func decodeWords(s string) string {
 type textCollector struct {
 	b     strings.Builder
 	limit int
-	parts int
-	depth int
 }
 
-func (t *textCollector) full() bool { return t.b.Len() >= t.limit || t.parts <= 0 }
+func (t *textCollector) room() int { return t.limit - t.b.Len() }
 
-// entity collects the text of e, whose body go-message has already
-// decoded (transfer encoding and charset).
-func (t *textCollector) entity(e *message.Entity, depth int) {
-	if t.full() {
-		return
+// walker visits the MIME tree once, building the structure and collecting
+// text, within a budget of parts and a depth cap.
+type walker struct {
+	textCollector
+	parts    int
+	maxDepth int
+}
+
+func emptyText() *Part {
+	return &Part{Type: "text", Subtype: "plain", Params: map[string]string{"charset": "us-ascii"}}
+}
+
+// part reads the (encoded) body of a part whose header is h from r and
+// returns its structure. parent is the media type of the enclosing multipart.
+func (w *walker) part(h textproto.Header, r io.Reader, depth int, parent string) *Part {
+	mh := message.Header{Header: h}
+	mt, params := contentType(mh, parent)
+	w.parts--
+	deep := depth >= w.maxDepth
+	if strings.HasPrefix(mt, "multipart/") && (deep || params["boundary"] == "") {
+		// Too deep to descend (or no boundary): an opaque leaf.
+		mt, params = "application/octet-stream", nil
 	}
-	t.parts--
-	if mr := e.MultipartReader(); mr != nil {
-		if depth >= t.depth {
-			return
-		}
-		for !t.full() {
-			p, err := mr.NextPart()
+	if (mt == "message/rfc822" || mt == "message/global") && deep {
+		mt, params = "application/octet-stream", nil
+	}
+	p := leafPart(mh, mt, params)
+	if p.IsMultipart() {
+		mr := textproto.NewMultipartReader(r, params["boundary"])
+		for w.parts > 0 {
+			np, err := mr.NextPart()
 			if err != nil {
-				return
+				break
 			}
-			t.entity(p, depth+1)
+			p.Children = append(p.Children, w.part(np.Header, np, depth+1, mt))
 		}
-		return
+		if len(p.Children) == 0 {
+			p.Children = []*Part{emptyText()} // IMAP needs at least one
+		}
+		return p
 	}
-	mt, _, _ := e.Header.ContentType()
+	cr := &countReader{r: r}
 	switch {
-	case mt == "" || mt == "text/plain" || mt == "text/enriched":
-		t.add(readText(e.Body, t.limit-t.b.Len()))
-	case mt == "text/html":
-		t.add(stripHTML(readText(e.Body, 4*(t.limit-t.b.Len()))))
-	case mt == "message/rfc822":
-		if depth < t.depth {
-			inner := bufio.NewReader(e.Body)
-			if ih, err := textproto.ReadHeader(inner); err == nil {
-				t.add(decodeWords(ih.Get("Subject")))
-				if ie, _ := message.New(message.Header{Header: ih}, inner); ie != nil {
-					t.entity(ie, depth+1)
-				}
+	case mt == "message/rfc822" || mt == "message/global":
+		br := bufio.NewReader(cr)
+		if ih, err := textproto.ReadHeader(br); err == nil {
+			p.Envelope = envelopeOf(ih)
+			w.add(p.Envelope.Subject)
+			p.Body = w.part(ih, br, depth+1, mt)
+		} else {
+			p.Envelope, p.Body = &Envelope{}, emptyText()
+		}
+		io.Copy(io.Discard, br)
+	case p.Type == "text" && w.room() > 0:
+		if e, _ := message.New(mh, cr); e != nil {
+			switch mt {
+			case "text/plain", "text/enriched":
+				w.add(readText(e.Body, w.room()))
+			case "text/html":
+				w.add(stripHTML(readText(e.Body, 4*w.room())))
 			}
 		}
 	}
+	io.Copy(io.Discard, cr)
+	p.Size = uint32(min(cr.n, 1<<32-1))
+	if p.Type == "text" || p.Type == "message" {
+		p.Lines = cr.lines
+	}
+	return p
 }
 
 func (t *textCollector) add(s string) {
@@ -190,11 +273,11 @@ func (t *textCollector) add(s string) {
 	if s == "" {
 		return
 	}
-	if room := t.limit - t.b.Len(); len(s) > room {
-		s = s[:max(room, 0)]
-	}
 	if t.b.Len() > 0 {
-		t.b.WriteByte('\n')
+		s = "\n" + s
+	}
+	if room := t.limit - t.b.Len(); len(s) > room {
+		s = strings.ToValidUTF8(s[:max(room, 0)], "")
 	}
 	t.b.WriteString(s)
 }

@@ -15,9 +15,20 @@ import (
 // the deletion shows in the store.
 func TestSMTPThenPOP3(t *testing.T) {
 	t.Parallel()
-	e := testenv.Start(t, testenv.Options{})
-	bob := e.AddUser(t, "bob@example.test", "bob's password")
-	c, err := smtp.Dial(e.Addr["smtp"])
+	smtpThenPOP3(t, testenv.Options{})
+}
+
+func smtpThenPOP3(t *testing.T, o testenv.Options) {
+	e := testenv.Start(t, o)
+	smtpThenPOP3On(t, e, e)
+}
+
+// smtpThenPOP3On sends through in's MX and downloads through out's POP3
+// (the same server, or two nodes of a cluster).
+func smtpThenPOP3On(t *testing.T, in, out *testenv.Env) {
+	t.Helper()
+	bob := in.AddUser(t, "bob@example.test", "bob's password")
+	c, err := smtp.Dial(in.Addr["smtp"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +39,7 @@ func TestSMTPThenPOP3(t *testing.T) {
 	}
 	c.Close()
 
-	conn, err := tls.Dial("tcp", e.Addr["pop3s"], e.ClientTLS)
+	conn, err := tls.Dial("tcp", out.Addr["pop3s"], out.ClientTLS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +67,7 @@ func TestSMTPThenPOP3(t *testing.T) {
 	}
 	cmd("DELE 1", "+OK")
 	cmd("QUIT", "+OK")
-	st, err := e.Store.MailboxStatus(ctx, e.Inbox(t, bob.ID).ID)
+	st, err := out.Store.MailboxStatus(ctx, out.Inbox(t, bob.ID).ID)
 	if err != nil || st.Messages != 1 {
 		t.Fatalf("after DELE+QUIT: %d messages, %v", st.Messages, err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/config"
 	"github.com/kantorpos/kantorpos/internal/delivery"
 	"github.com/kantorpos/kantorpos/internal/dns"
+	"github.com/kantorpos/kantorpos/internal/imapserver"
 	"github.com/kantorpos/kantorpos/internal/localmail"
 	"github.com/kantorpos/kantorpos/internal/pop3server"
 	"github.com/kantorpos/kantorpos/internal/queue"
@@ -51,7 +52,7 @@ type Server struct {
 	Clock    clock.Clock
 	Resolver dns.Resolver
 	Store    *sqlstore.Store
-	Blobs    *blob.FS
+	Blobs    blob.Store
 	Auth     *auth.Service
 	Ops      *admin.Ops
 	TLS      *tlsconf.Manager
@@ -64,6 +65,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners []*listener
+	imap      *imapserver.Server
 	workers   sync.WaitGroup
 	cancel    context.CancelFunc
 }
@@ -108,17 +110,23 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	blobs, err := blob.NewFS(filepath.Join(c.DataDir, "blobs"), int64(c.Storage.MinFreeDisk))
-	if err != nil {
-		return nil, err
+	// Message bodies: files in the data directory, or, in cluster mode
+	// (PostgreSQL), in the database, where every node finds them.
+	var blobs blob.Store
+	if c.Storage.Driver != "postgres" {
+		fs, err := blob.NewFS(filepath.Join(c.DataDir, "blobs"), int64(c.Storage.MinFreeDisk))
+		if err != nil {
+			return nil, err
+		}
+		fs.CleanTemp(time.Hour) //nolint:errcheck // best effort
+		blobs = fs
 	}
-	blobs.CleanTemp(time.Hour) //nolint:errcheck // best effort
-	s.Blobs = blobs
 	st, err := OpenStore(ctx, c, blobs, s.Clock, s.Log)
 	if err != nil {
 		return nil, err
 	}
 	s.Store = st
+	s.Blobs = st.Blobs()
 	params := auth.DefaultParams
 	if o.HashParams != nil {
 		params = *o.HashParams
@@ -157,7 +165,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	return s, nil
 }
 
-// OpenStore opens the configured store (admin commands use it too).
+// OpenStore opens the configured store (admin commands use it too). With
+// PostgreSQL, blobs may be nil: the store then keeps bodies in the database.
 func OpenStore(ctx context.Context, c config.Config, blobs blob.Store, clk clock.Clock, log *slog.Logger) (*sqlstore.Store, error) {
 	return sqlstore.Open(ctx, sqlstore.Options{
 		Driver: c.Storage.Driver, Path: filepath.Join(c.DataDir, "kantorpos.db"), DSN: c.Storage.DSN,

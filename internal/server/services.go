@@ -24,6 +24,8 @@ func (s *Server) services() []serviceDef {
 		{"smtp", c.SMTP.Listen, smtp(smtpserver.MX)},
 		{"submission", c.Submission.Listen, smtp(smtpserver.Submission)},
 		{"submissions", c.Submission.ListenTLS, smtp(smtpserver.SubmissionTLS)},
+		{"imap", c.IMAP.Listen, func() (service, error) { return s.imapService(false) }},
+		{"imaps", c.IMAP.ListenTLS, func() (service, error) { return s.imapService(true) }},
 		{"pop3", c.POP3.Listen, func() (service, error) { return s.pop3Server(false) }},
 		{"pop3s", c.POP3.ListenTLS, func() (service, error) { return s.pop3Server(true) }},
 	}

@@ -26,7 +26,7 @@ func (s *Store) upsertBlob(t *wtx, ref store.BlobRef, meta *store.MessageMeta, n
 		return 0, unavailable("store blob", err)
 	}
 	if refs == n { // new row
-		if _, err := t.Exec(t.d.ftsInsert, id, meta.Header, meta.Text); err != nil {
+		if _, err := t.Exec(t.d.ftsInsert, append([]any{id}, t.d.ftsArgs(meta.Header, meta.Text)...)...); err != nil {
 			return 0, unavailable("index blob", err)
 		}
 		if _, err := t.Exec(`DELETE FROM blob_trash WHERE hash = $1`, ref.Hash); err != nil {
@@ -89,7 +89,7 @@ func (s *Store) SetMeta(ctx context.Context, blobHash string, meta *store.Messag
 		if _, err := t.Exec(t.d.ftsDelete, id); err != nil {
 			return unavailable("set meta", err)
 		}
-		if _, err := t.Exec(t.d.ftsInsert, id, meta.Header, meta.Text); err != nil {
+		if _, err := t.Exec(t.d.ftsInsert, append([]any{id}, t.d.ftsArgs(meta.Header, meta.Text)...)...); err != nil {
 			return unavailable("set meta", err)
 		}
 		return nil

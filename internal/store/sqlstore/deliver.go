@@ -32,17 +32,29 @@ func (s *Store) Deliver(ctx context.Context, d *store.Delivery) (store.DeliveryR
 		if err != nil {
 			return err
 		}
-		for _, l := range d.Local {
+		if len(d.Local) > 0 {
+			res.Local = make([]store.Appended, len(d.Local))
+		}
+		order := make([]int, len(d.Local))
+		for i, l := range d.Local {
 			mb, err := deliveryMailbox(t, l)
 			if err != nil {
 				return err
 			}
+			res.Local[i] = store.Appended{AccountID: l.AccountID, MailboxID: mb}
+			order[i] = i
+		}
+		// Mailboxes are locked (PostgreSQL) in id order, so that concurrent
+		// deliveries to the same recipients never deadlock.
+		sort.SliceStable(order, func(a, b int) bool { return res.Local[order[a]].MailboxID < res.Local[order[b]].MailboxID })
+		for _, i := range order {
+			l := d.Local[i]
 			size := int64(len(l.Prefix)) + d.Blob.Size
-			uids, _, err := insertMessages(t, mb, l.AccountID, []newRow{{blobID, l.Prefix, l.Flags, toNanos(received), size}})
+			uids, _, err := insertMessages(t, res.Local[i].MailboxID, l.AccountID, []newRow{{blobID, l.Prefix, l.Flags, toNanos(received), size}})
 			if err != nil {
 				return err
 			}
-			res.Local = append(res.Local, store.Appended{AccountID: l.AccountID, MailboxID: mb, UID: uids[0]})
+			res.Local[i].UID = uids[0]
 		}
 		for _, g := range groups {
 			id, err := s.insertQueue(t, blobID, d.Remote, g.domain, g.rcpts, toNanos(received))

@@ -136,10 +136,10 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 	address = lower(address)
 	return s.write(ctx, func(t *wtx) error {
 		var id int64
-		if err := t.QueryRow(`SELECT id FROM accounts WHERE address = $1`, address).Scan(&id); err != nil {
+		if err := t.QueryRow(`SELECT id FROM accounts WHERE address = $1`+t.d.forUpdate, address).Scan(&id); err != nil {
 			return unavailable("delete account", notFound(err, "account "+address))
 		}
-		rows, err := t.Query(`SELECT id FROM mailboxes WHERE account_id = $1`, id)
+		rows, err := t.Query(`SELECT id FROM mailboxes WHERE account_id = $1 ORDER BY id`+t.d.forUpdate, id)
 		if err != nil {
 			return unavailable("delete account", err)
 		}

@@ -118,7 +118,7 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 	}
 	return s.write(ctx, func(t *wtx) error {
 		var id int64
-		if err := t.QueryRow(`SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2`, accountID, name).Scan(&id); err != nil {
+		if err := t.QueryRow(`SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2`+t.d.forUpdate, accountID, name).Scan(&id); err != nil {
 			return unavailable("delete mailbox", notFound(err, "mailbox "+name))
 		}
 		if err := s.dropMailboxContent(t, id); err != nil {
@@ -174,7 +174,7 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 		return fmt.Errorf("rename %q to %q: %w", from, to, store.ErrInvalidName)
 	}
 	return s.write(ctx, func(t *wtx) error {
-		src, err := scanMailbox(t.QueryRow(`SELECT `+mailboxCols+` FROM mailboxes WHERE account_id = $1 AND name = $2`, accountID, from))
+		src, err := scanMailbox(t.QueryRow(`SELECT `+mailboxCols+` FROM mailboxes WHERE account_id = $1 AND name = $2`+t.d.forUpdate, accountID, from))
 		if err != nil {
 			return unavailable("rename mailbox", notFound(err, "mailbox "+from))
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kantorpos/kantorpos/internal/store"
@@ -98,7 +99,7 @@ func (s *Store) FetchMessages(ctx context.Context, mailboxID int64, uids store.U
 func (s *Store) Changes(ctx context.Context, mailboxID int64, since uint64) (store.MailboxChanges, error) {
 	var c store.MailboxChanges
 	// One read transaction, so the three queries see the same snapshot.
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.db.BeginTx(ctx, s.d.snapshot)
 	if err != nil {
 		return c, unavailable("changes", err)
 	}
@@ -126,10 +127,13 @@ func (s *Store) Changes(ctx context.Context, mailboxID int64, since uint64) (sto
 	return c, err
 }
 
-// mailboxAccount returns the account of a mailbox.
+// mailboxAccount returns the account of a mailbox and, with PostgreSQL,
+// locks the mailbox row until the transaction ends: every change to a
+// mailbox's messages starts here, so changes to one mailbox happen one
+// after the other, as with SQLite's single writer.
 func mailboxAccount(t *wtx, mailboxID int64) (int64, error) {
 	var a int64
-	err := t.QueryRow(`SELECT account_id FROM mailboxes WHERE id = $1`, mailboxID).Scan(&a)
+	err := t.QueryRow(`SELECT account_id FROM mailboxes WHERE id = $1`+t.d.forUpdate, mailboxID).Scan(&a)
 	return a, unavailable("mailbox", notFound(err, fmt.Sprintf("mailbox %d", mailboxID)))
 }
 
@@ -189,15 +193,16 @@ func (s *Store) Append(ctx context.Context, mailboxID int64, m store.NewMessage)
 	}
 	size := int64(len(m.Prefix)) + m.Blob.Size
 	err := s.write(ctx, func(t *wtx) error {
+		// The blob first: deliveries lock blob, then mailbox rows, too.
+		blobID, err := s.upsertBlob(t, m.Blob, m.Meta, 1)
+		if err != nil {
+			return err
+		}
 		accountID, err := mailboxAccount(t, mailboxID)
 		if err != nil {
 			return err
 		}
 		if err := checkQuota(t, accountID, size); err != nil {
-			return err
-		}
-		blobID, err := s.upsertBlob(t, m.Blob, m.Meta, 1)
-		if err != nil {
 			return err
 		}
 		uids, _, err := insertMessages(t, mailboxID, accountID, []newRow{{blobID, m.Prefix, m.Flags, toNanos(m.InternalDate), size}})
@@ -317,6 +322,9 @@ func (s *Store) removeMessages(t *wtx, mailboxID int64, uids []uint32) ([]uint32
 func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids store.UIDSet) ([]uint32, error) {
 	var out []uint32
 	err := s.write(ctx, func(t *wtx) error {
+		if _, err := mailboxAccount(t, mailboxID); err != nil {
+			return err
+		}
 		deleted, err := queryUIDs(t, `SELECT uid FROM messages WHERE mailbox_id = $1 AND sysflags & $2 <> 0 ORDER BY uid`, mailboxID, flagDeleted)
 		if err != nil {
 			return err
@@ -382,11 +390,17 @@ func selectForTransfer(t *wtx, src int64, uids store.UIDSet) ([]newRow, []uint32
 }
 
 func sameAccount(t *wtx, src, dst int64) (int64, error) {
-	a, err := mailboxAccount(t, src)
+	// Lock in id order, so that two transfers in opposite directions do
+	// not deadlock.
+	first, second := src, dst
+	if dst < src {
+		first, second = dst, src
+	}
+	a, err := mailboxAccount(t, first)
 	if err != nil {
 		return 0, err
 	}
-	b, err := mailboxAccount(t, dst)
+	b, err := mailboxAccount(t, second)
 	if err != nil {
 		return 0, err
 	}
@@ -480,17 +494,33 @@ func (s *Store) Move(ctx context.Context, src int64, uids store.UIDSet, dst int6
 	return pairs, err
 }
 
-// LockMaildrop implements store.Messages. With SQLite there is one server
-// process, so an in-memory lock is exact.
+// LockMaildrop implements store.Messages. An in-process map keeps this
+// process's sessions apart, which is all SQLite (one server process)
+// needs; with PostgreSQL an advisory lock keeps nodes apart (pgLocker).
 func (s *Store) LockMaildrop(ctx context.Context, accountID int64) (func(), error) {
 	if _, taken := s.locks.LoadOrStore(accountID, time.Now()); taken {
 		return nil, fmt.Errorf("maildrop %d: %w", accountID, store.ErrLocked)
 	}
-	var once bool
-	return func() {
-		if !once {
-			once = true
+	key := int32(accountID)
+	if s.pg != nil {
+		ok, err := s.pg.locker.lock(ctx, key)
+		if err != nil || !ok {
 			s.locks.Delete(accountID)
 		}
+		if err != nil {
+			return nil, unavailable("lock maildrop", err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("maildrop %d (another node): %w", accountID, store.ErrLocked)
+		}
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			if s.pg != nil {
+				s.pg.locker.unlock(key)
+			}
+			s.locks.Delete(accountID)
+		})
 	}, nil
 }

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -16,9 +17,24 @@ var migrations embed.FS
 // migrate applies, in order, every embedded migration of the dialect that
 // the database has not seen. Migrations are forward only.
 func (s *Store) migrate(ctx context.Context) error {
-	db := s.wdb
-	if db == nil {
-		db = s.db
+	var db interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+		BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+	} = s.wdb
+	if s.pg != nil {
+		// Nodes starting together migrate one at a time: the others wait
+		// for the lock, then find nothing left to do.
+		conn, err := s.db.Conn(ctx)
+		if err != nil {
+			return unavailable("migrate", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1, $2)`, int32(pgLockSpace), int32(pgLockMigrate)); err != nil {
+			return unavailable("migrate: lock", err)
+		}
+		defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1, $2)`, int32(pgLockSpace), int32(pgLockMigrate))
+		db = conn
 	}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied BIGINT NOT NULL)`); err != nil {

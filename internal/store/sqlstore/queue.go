@@ -124,7 +124,8 @@ func (s *Store) RecordAttempt(ctx context.Context, id int64, owner string, r sto
 	err := s.write(ctx, func(t *wtx) error {
 		var holder string
 		var blobID int64
-		if err := t.QueryRow(`SELECT lease_owner, blob_id FROM queue WHERE id = $1`, id).Scan(&holder, &blobID); err != nil {
+		// Locked, so that a lease taken over meanwhile by another node is seen.
+		if err := t.QueryRow(`SELECT lease_owner, blob_id FROM queue WHERE id = $1`+t.d.forUpdate, id).Scan(&holder, &blobID); err != nil {
 			return unavailable("record attempt", notFound(err, fmt.Sprintf("queue entry %d", id)))
 		}
 		if holder != owner {
@@ -225,7 +226,7 @@ func (s *Store) RetryQueue(ctx context.Context, id int64, at time.Time) (int, er
 func (s *Store) DeleteQueue(ctx context.Context, id int64) error {
 	return s.write(ctx, func(t *wtx) error {
 		var blobID int64
-		if err := t.QueryRow(`SELECT blob_id FROM queue WHERE id = $1`, id).Scan(&blobID); err != nil {
+		if err := t.QueryRow(`SELECT blob_id FROM queue WHERE id = $1`+t.d.forUpdate, id).Scan(&blobID); err != nil {
 			return unavailable("delete queue entry", notFound(err, fmt.Sprintf("queue entry %d", id)))
 		}
 		return s.dropQueue(t, id, blobID)

@@ -68,7 +68,7 @@ var headerColumns = map[string]string{
 }
 
 func (b *searchBuilder) contains(col, value string) string {
-	return fmt.Sprintf("kp_contains(%s, %s)", col, b.arg(value))
+	return b.d.contains(b.arg, col, value)
 }
 
 // criteria renders c as an SQL condition ("" = always true).
@@ -111,7 +111,7 @@ func (b *searchBuilder) criteria(c *store.SearchCriteria) string {
 		if col, ok := headerColumns[field]; ok && h.Value != "" {
 			add(b.contains(col, h.Value))
 		} else {
-			add(fmt.Sprintf(b.d.headerMatch, b.arg(field), b.arg(h.Value)))
+			add(b.d.headerMatch(b.arg, field, h.Value))
 		}
 	}
 	for _, w := range c.Body {
@@ -185,7 +185,7 @@ func (b *searchBuilder) text(w, column string) string {
 		}
 		return "1 = 0"
 	}
-	return fmt.Sprintf(b.d.ftsMatch("b.id"), b.arg(q))
+	return fmt.Sprintf(b.d.ftsMatch(column), b.arg(q))
 }
 
 // registerFunctions adds the Go functions the SQLite dialect's SQL uses.
@@ -226,17 +226,27 @@ func containsFold(s, sub string) bool {
 // field whose (unfolded, RFC 2047-decoded) value contains value; an empty
 // value only asks for the field to be present.
 func headerMatch(header, field, value string) bool {
+	found := false
+	eachField(header, func(name, v string) bool {
+		if strings.EqualFold(strings.TrimSpace(name), field) && (value == "" || containsFold(v, value)) {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
+// eachField calls fn with the name and the unfolded, RFC 2047-decoded value
+// of every field of a header section, until fn returns false.
+func eachField(header string, fn func(name, value string) bool) {
 	dec := mime.WordDecoder{}
 	var name, val strings.Builder
-	check := func() bool {
-		if !strings.EqualFold(strings.TrimSpace(name.String()), field) {
-			return false
-		}
+	emit := func() bool {
 		v := val.String()
 		if d, err := dec.DecodeHeader(v); err == nil {
 			v = d
 		}
-		return value == "" || containsFold(v, value)
+		return fn(name.String(), v)
 	}
 	inField := false
 	for _, line := range strings.Split(strings.ReplaceAll(header, "\r\n", "\n"), "\n") {
@@ -246,8 +256,8 @@ func headerMatch(header, field, value string) bool {
 			}
 			continue
 		}
-		if inField && check() {
-			return true
+		if inField && !emit() {
+			return
 		}
 		inField = false
 		n, v, ok := strings.Cut(line, ":")
@@ -260,5 +270,7 @@ func headerMatch(header, field, value string) bool {
 		val.WriteString(strings.TrimSpace(v))
 		inField = true
 	}
-	return inField && check()
+	if inField {
+		emit()
+	}
 }

@@ -31,14 +31,18 @@ type Options struct {
 	DSN string
 	// MaxConns bounds the read pool (PostgreSQL: the whole pool).
 	MaxConns int
-	// Blobs stores message bodies.
+	// Blobs stores message bodies. Required with SQLite (blob.FS); nil
+	// with PostgreSQL keeps them in the database (PGBlobs, see Store.Blobs),
+	// as cluster mode needs.
 	Blobs blob.Store
 	// Broker receives a Change after every commit; nil makes a new one.
 	Broker *store.Broker
 	Clock  clock.Clock
 	Log    *slog.Logger
 	// BlobGrace is how long a blob with no references is kept before its
-	// file is removed (default 10 minutes).
+	// file is removed (default 10 minutes). With the PostgreSQL blob store
+	// it is also how recently written content must not be, by the
+	// database's clock, to be removed (FS.MinAge for files).
 	BlobGrace time.Duration
 }
 
@@ -59,15 +63,17 @@ type Store struct {
 	mu      sync.Mutex // guards closed
 	closed  bool
 
-	locks sync.Map // POP3 maildrop locks (SQLite: one process): accountID → struct{}
+	locks sync.Map // POP3 maildrop locks of this process: accountID → time taken
 	bg    sync.WaitGroup
+
+	pg *pgState // PostgreSQL only
 }
 
 var _ store.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the database and runs the migrations.
 func Open(ctx context.Context, o Options) (*Store, error) {
-	if o.Blobs == nil {
+	if o.Blobs == nil && o.Driver != "postgres" {
 		return nil, errors.New("sqlstore: no blob store")
 	}
 	if o.Clock == nil {
@@ -94,18 +100,28 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	case "", "sqlite":
 		err = s.openSQLite(o)
 	case "postgres":
-		err = s.openPostgres(o)
+		err = s.openPostgres(ctx, o)
 	default:
 		err = fmt.Errorf("sqlstore: unknown driver %q", o.Driver)
 	}
 	if err != nil {
 		return nil, err
 	}
+	if s.blobs == nil {
+		s.blobs = newPGBlobs(s.db, o.BlobGrace)
+	}
 	if err := s.migrate(ctx); err != nil {
 		s.closeDBs()
 		return nil, err
 	}
-	go s.writer()
+	if s.pg != nil {
+		if err := s.startPostgres(ctx); err != nil {
+			s.closeDBs()
+			return nil, err
+		}
+	} else {
+		go s.writer()
+	}
 	s.bg.Add(1)
 	go s.maintenance()
 	return s, nil
@@ -201,6 +217,10 @@ func (s *Store) Close() error {
 
 // Subscribe implements store.Changes.
 func (s *Store) Subscribe() *store.Subscription { return s.broker.Subscribe() }
+
+// Blobs returns the blob store in use (with PostgreSQL and no
+// Options.Blobs, the store's own PGBlobs).
+func (s *Store) Blobs() blob.Store { return s.blobs }
 
 // Broker returns the broker changes are published to.
 func (s *Store) Broker() *store.Broker { return s.broker }

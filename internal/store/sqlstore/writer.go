@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/kantorpos/kantorpos/internal/store"
@@ -228,6 +229,13 @@ func (s *Store) collectBlobs(ctx context.Context) {
 // recent: leftovers of a crash between writing a blob and committing the
 // message. It returns how many files it removed.
 func (s *Store) SweepOrphans(ctx context.Context) (int, error) {
+	if pb, ok := s.blobs.(*PGBlobs); ok {
+		n, err := pb.sweep(ctx)
+		if n > 0 {
+			s.log.Info("blob sweep: removed orphaned blob content", "count", n)
+		}
+		return n, err
+	}
 	var candidates []string
 	err := s.blobs.Walk(ctx, func(hash string, _ int64, _ time.Time) error {
 		var n int
@@ -292,36 +300,61 @@ func (s *Store) writeDirect(ctx context.Context, fn func(*wtx) error) error {
 	return nil
 }
 
-// writePostgres runs fn in its own transaction, retrying serialization
-// failures and deadlocks a few times.
+// writePostgres runs fn in its own transaction (READ COMMITTED; writers of
+// one mailbox queue up on its row lock, see mailboxAccount), retrying
+// serialization failures and deadlocks a few times.
 func (s *Store) writePostgres(ctx context.Context, fn func(*wtx) error) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return fmt.Errorf("sqlstore: %w: store closed", store.ErrUnavailable)
+	}
 	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		var tx *sql.Tx
-		tx, err = s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return unavailable("begin", err)
-		}
-		t := &wtx{Tx: tx, d: s.d}
-		if err = fn(t); err == nil {
-			err = tx.Commit()
-			if err == nil {
-				for _, c := range t.changes {
-					s.broker.Publish(c)
-				}
-				for _, f := range t.after {
-					f()
-				}
-				return nil
+	for attempt := range 10 {
+		if attempt > 0 {
+			// Back off a little, differently for each contender.
+			select {
+			case <-time.After(time.Duration(attempt) * time.Duration(1+rand.IntN(10)) * time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
 			}
-		} else {
-			tx.Rollback()
 		}
-		if !s.d.retryable(err) {
+		if err = s.writePostgresOnce(ctx, fn); err == nil || !s.d.retryable(err) {
 			return err
 		}
+		s.log.Debug("retrying a transaction", "attempt", attempt+1, "err", err)
 	}
 	return err
+}
+
+func (s *Store) writePostgresOnce(ctx context.Context, fn func(*wtx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return unavailable("begin", err)
+	}
+	t := &wtx{Tx: tx, d: s.d}
+	if err := fn(t); err != nil {
+		tx.Rollback()
+		return err
+	}
+	// Other nodes hear of the changes when (and only if) this commits.
+	if len(t.changes) > 0 {
+		if _, err := tx.Exec(`SELECT pg_notify($1, $2)`, pgChannel, notifyPayload(s.pg.node, t.changes)); err != nil {
+			tx.Rollback()
+			return unavailable("notify", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return unavailable("commit", err)
+	}
+	for _, c := range t.changes {
+		s.broker.Publish(c)
+	}
+	for _, f := range t.after {
+		f()
+	}
+	return nil
 }
 
 var errNoRows = sql.ErrNoRows

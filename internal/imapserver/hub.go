@@ -1,0 +1,311 @@
+package imapserver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/kantorpos/kantorpos/internal/store"
+)
+
+// hub keeps one shared view per mailbox that some session has selected,
+// and feeds them all from ONE store subscription.
+type hub struct {
+	ctx     context.Context
+	backend Backend
+	log     *slog.Logger
+	sub     *store.Subscription
+	done    chan struct{}
+
+	mu    sync.Mutex
+	boxes map[int64]*mailboxState
+}
+
+func newHub(ctx context.Context, b Backend, log *slog.Logger) *hub {
+	h := &hub{ctx: ctx, backend: b, log: log, sub: b.Subscribe(), done: make(chan struct{}), boxes: map[int64]*mailboxState{}}
+	go h.run()
+	return h
+}
+
+func (h *hub) close() {
+	h.sub.Close()
+	<-h.done
+}
+
+// run routes change notifications to the views they concern. It only
+// signals: each view fetches what changed itself, so a lost or duplicated
+// notification costs nothing.
+func (h *hub) run() {
+	defer close(h.done)
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case c := <-h.sub.C:
+			h.mu.Lock()
+			switch c.Kind {
+			case store.MessagesChanged, store.MailboxesChanged:
+				if b := h.boxes[c.MailboxID]; b != nil {
+					b.kick()
+				}
+			case store.Resync:
+				for _, b := range h.boxes {
+					b.kick()
+				}
+			}
+			h.mu.Unlock()
+		}
+	}
+}
+
+// open returns the shared view of a mailbox, loading it if needed; the
+// caller must release it.
+func (h *hub) open(ctx context.Context, mailboxID int64) (*mailboxState, error) {
+	h.mu.Lock()
+	b := h.boxes[mailboxID]
+	if b == nil {
+		b = &mailboxState{id: mailboxID, hub: h, kickc: make(chan struct{}, 1), quit: make(chan struct{})}
+		h.boxes[mailboxID] = b
+	}
+	b.refs++
+	h.mu.Unlock()
+	b.loadOnce.Do(func() { b.loadErr = b.load(ctx) })
+	if b.loadErr != nil {
+		h.release(b)
+		return nil, b.loadErr
+	}
+	return b, nil
+}
+
+func (h *hub) release(b *mailboxState) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if b.refs--; b.refs == 0 {
+		delete(h.boxes, b.id)
+		close(b.quit)
+	}
+}
+
+// mailboxState is the server's view of one mailbox: the UIDs in sequence
+// order and the go-imap MailboxTracker whose numMessages matches them.
+// Sessions translate their own sequence numbers through their
+// SessionTracker while holding mu for reading; sync changes both under mu.
+type mailboxState struct {
+	id    int64
+	hub   *hub
+	kickc chan struct{}
+	quit  chan struct{}
+	refs  int // guarded by hub.mu
+
+	loadOnce sync.Once
+	loadErr  error
+
+	mu       sync.RWMutex
+	tracker  *imapserver.MailboxTracker
+	uids     []uint32
+	uidNext  uint32
+	keywords map[string]string // lower case → as first seen
+	gone     bool              // the mailbox was deleted
+	// changing marks UIDs whose flags a session is changing right now: a
+	// sync that sees the change before that session does keeps the FETCH
+	// FLAGS update from it (it tells its client itself).
+	changing map[uint32]*imapserver.SessionTracker
+
+	syncMu sync.Mutex // one sync at a time
+	modseq uint64     // guarded by syncMu: changes up to here are applied
+}
+
+func (b *mailboxState) load(ctx context.Context) error {
+	// MODSEQ first: anything committed after it is re-reported by
+	// Changes, and applying a change twice is harmless.
+	mb, err := b.hub.backend.MailboxByID(ctx, b.id)
+	if err != nil {
+		return err
+	}
+	states, err := b.hub.backend.MessageStates(ctx, b.id)
+	if err != nil {
+		return err
+	}
+	b.modseq = mb.HighestModSeq
+	b.uids = make([]uint32, len(states))
+	b.keywords = map[string]string{}
+	b.changing = map[uint32]*imapserver.SessionTracker{}
+	for i, st := range states {
+		b.uids[i] = st.UID
+		b.noteKeywords(st.Flags)
+	}
+	b.uidNext = mb.UIDNext
+	if n := len(b.uids); n > 0 {
+		b.uidNext = max(b.uidNext, b.uids[n-1]+1)
+	}
+	b.tracker = imapserver.NewMailboxTracker(uint32(len(b.uids)))
+	go b.loop()
+	return nil
+}
+
+func (b *mailboxState) kick() {
+	select {
+	case b.kickc <- struct{}{}:
+	default:
+	}
+}
+
+// loop applies changes as notifications arrive, so that IDLE sessions see
+// them at once.
+func (b *mailboxState) loop() {
+	for {
+		select {
+		case <-b.quit:
+			return
+		case <-b.kickc:
+			func() {
+				defer func() {
+					if v := recover(); v != nil {
+						b.hub.log.Error("panic syncing mailbox", "mailbox", b.id, "panic", v, "stack", string(debug.Stack()))
+					}
+				}()
+				if err := b.sync(b.hub.ctx, nil); err != nil && b.hub.ctx.Err() == nil {
+					b.hub.log.Warn("mailbox sync", "mailbox", b.id, "err", err)
+				}
+			}()
+		}
+	}
+}
+
+// own describes flag changes a session made itself: it already told its
+// client, so the FETCH FLAGS update goes to the other sessions only.
+type own struct {
+	tracker *imapserver.SessionTracker
+	flags   map[uint32]uint64 // UID → MODSEQ of the session's change
+}
+
+// sync brings the view up to date with the store and queues the updates
+// for every session's tracker.
+func (b *mailboxState) sync(ctx context.Context, o *own) error {
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	ch, err := b.hub.backend.Changes(ctx, b.id, b.modseq)
+	if errors.Is(err, store.ErrNotFound) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if !b.gone {
+			// Deleted under us: every message is gone.
+			for seq := len(b.uids); seq >= 1; seq-- {
+				b.tracker.QueueExpunge(uint32(seq))
+			}
+			b.uids, b.gone = nil, true
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(ch.Updated) == 0 && len(ch.Expunged) == 0 {
+		b.modseq = max(b.modseq, ch.HighestModSeq)
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	// Expunges, highest sequence number first so that each one is
+	// numbered against the view as it is when the client applies it.
+	gone := map[int]bool{}
+	for i := len(ch.Expunged) - 1; i >= 0; i-- {
+		if idx, ok := b.index(ch.Expunged[i]); ok {
+			gone[idx] = true
+		}
+	}
+	if len(gone) > 0 {
+		for idx := len(b.uids) - 1; idx >= 0; idx-- {
+			if gone[idx] {
+				b.tracker.QueueExpunge(uint32(idx + 1))
+			}
+		}
+		kept := b.uids[:0]
+		for i, uid := range b.uids {
+			if !gone[i] {
+				kept = append(kept, uid)
+			}
+		}
+		b.uids = kept
+	}
+	newKeywords := false
+	for _, st := range ch.Updated {
+		if b.noteKeywords(st.Flags) {
+			newKeywords = true
+		}
+		if idx, ok := b.index(st.UID); ok {
+			src := b.changing[st.UID]
+			if o != nil && o.flags[st.UID] == st.ModSeq {
+				src = o.tracker
+			}
+			b.tracker.QueueMessageFlags(uint32(idx+1), imap.UID(st.UID), toIMAPFlags(st.Flags), src)
+			continue
+		}
+		if n := len(b.uids); n > 0 && st.UID < b.uids[n-1] {
+			continue // older than our newest: cannot be new (UIDs ascend); already gone
+		}
+		b.uids = append(b.uids, st.UID)
+		// One message per EXISTS: SessionTracker.EncodeSeqNum hides only
+		// the last message of each EXISTS update it has not yet delivered.
+		b.tracker.QueueNumMessages(uint32(len(b.uids)))
+	}
+	if newKeywords {
+		b.tracker.QueueMailboxFlags(b.flagsLocked())
+	}
+	b.uidNext = max(b.uidNext, ch.UIDNext)
+	b.modseq = max(b.modseq, ch.HighestModSeq)
+	return nil
+}
+
+// index finds a UID's position in the view; mu must be held.
+func (b *mailboxState) index(uid uint32) (int, bool) {
+	i := sort.Search(len(b.uids), func(i int) bool { return b.uids[i] >= uid })
+	return i, i < len(b.uids) && b.uids[i] == uid
+}
+
+// noteKeywords records keywords in use; it reports whether one is new.
+func (b *mailboxState) noteKeywords(flags []string) bool {
+	added := false
+	for _, f := range flags {
+		if strings.HasPrefix(f, `\`) || len(b.keywords) >= 256 {
+			continue
+		}
+		if _, ok := b.keywords[strings.ToLower(f)]; !ok {
+			b.keywords[strings.ToLower(f)] = f
+			added = true
+		}
+	}
+	return added
+}
+
+var systemFlags = []imap.Flag{imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagSeen, imap.FlagDraft}
+
+// flagsLocked is the FLAGS list of the mailbox; mu must be held.
+func (b *mailboxState) flagsLocked() []imap.Flag {
+	out := slices.Clone(systemFlags)
+	var kw []string
+	for _, k := range b.keywords {
+		kw = append(kw, k)
+	}
+	sort.Strings(kw)
+	for _, k := range kw {
+		out = append(out, imap.Flag(k))
+	}
+	return out
+}
+
+func toIMAPFlags(flags []string) []imap.Flag {
+	out := make([]imap.Flag, len(flags))
+	for i, f := range flags {
+		out[i] = imap.Flag(f)
+	}
+	return out
+}
