@@ -185,12 +185,12 @@ func benchIdleMem(ctx context.Context, e *env, args []string) error {
 	addr := b.fs.String("addr", "127.0.0.1:143", "IMAP server `host:port`")
 	var conns, pids intList
 	var exes stringList
-	b.fs.Var(&conns, "conns", "connections to hold (comma-separated list: one run each; default 1000)")
+	b.fs.Var(&conns, "conns", "connections to hold; a comma-separated list measures each count in turn, keeping the earlier connections open (default 1000)")
 	b.fs.Var(&pids, "pid", "`PID` of a server process to measure (repeatable)")
 	b.fs.Var(&exes, "exe", "measure every process whose executable path starts with `PREFIX` (repeatable)")
 	sources := b.fs.Int("sources", 0, "dial from 127.0.0.1..127.0.0.N (more local ports)")
 	concurrency := b.fs.Int("concurrency", 16, "logins in flight")
-	warmup := b.fs.Int("warmup", 16, "connections opened and closed before the baseline")
+	warmup := b.fs.Int("warmup", 64, "logins (connections opened and closed) before the baseline")
 	settle := b.fs.Duration("settle", 10*time.Second, "wait before each measurement")
 	noSelect := b.fs.Bool("no-select", false, "only log in (default: SELECT INBOX and IDLE)")
 	if err := b.parse(args); err != nil {
@@ -199,18 +199,14 @@ func benchIdleMem(ctx context.Context, e *env, args []string) error {
 	if len(conns) == 0 {
 		conns = intList{1000}
 	}
-	for _, n := range conns {
-		r, err := bench.RunIdleMem(ctx, bench.IdleMemOptions{Addr: *addr, Conns: n, Users: *b.users,
-			FirstUser: *b.first, LoginFormat: *b.login, Password: *b.password,
-			Target:  bench.MemTarget{PIDs: pids, ExePrefixes: exes},
-			Sources: *sources, Concurrency: *concurrency, Warmup: *warmup, Settle: *settle, NoSelect: *noSelect,
-			Timeout:  *b.timeout,
-			Progress: func(s string) { fmt.Fprintln(e.stderr, s) }})
-		if err := printResult(e, r, err); err != nil {
-			return err
-		}
-	}
-	return nil
+	rs, err := bench.RunIdleMem(ctx, bench.IdleMemOptions{Addr: *addr, Steps: conns, Users: *b.users,
+		FirstUser: *b.first, LoginFormat: *b.login, Password: *b.password,
+		Target:  bench.MemTarget{PIDs: pids, ExePrefixes: exes},
+		Sources: *sources, Concurrency: *concurrency, Warmup: *warmup, Settle: *settle, NoSelect: *noSelect,
+		Timeout:  *b.timeout,
+		Progress: func(s string) { fmt.Fprintln(e.stderr, s) }})
+	bench.Print(e.stdout, rs...)
+	return err
 }
 
 func benchFill(ctx context.Context, e *env, args []string) error {

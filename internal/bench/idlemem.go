@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,8 +14,10 @@ import (
 
 // IdleMemOptions configure the idle-connection memory workload.
 type IdleMemOptions struct {
-	Addr        string
-	Conns       int
+	Addr string
+	// Steps are the connection counts measured, in one session: the
+	// connections of a step stay open for the next (default 1000).
+	Steps       []int
 	Users       int // connection i logs in as user FirstUser + i % Users
 	FirstUser   int
 	LoginFormat string
@@ -25,7 +28,7 @@ type IdleMemOptions struct {
 	// more connections than one source address has local ports.
 	Sources     int
 	Concurrency int           // logins in flight
-	Warmup      int           // connections opened and closed before the baseline
+	Warmup      int           // logins (opened and closed) before the baseline
 	Settle      time.Duration // wait before each measurement
 	NoSelect    bool          // only log in (default: SELECT INBOX and IDLE)
 	Timeout     time.Duration
@@ -34,9 +37,6 @@ type IdleMemOptions struct {
 }
 
 func (o *IdleMemOptions) defaults() {
-	if o.Conns <= 0 {
-		o.Conns = 1000
-	}
 	if o.Users <= 0 {
 		o.Users = 50
 	}
@@ -149,12 +149,16 @@ func quote(s string) string {
 }
 
 // RunIdleMem measures the memory an idle logged-in IMAP connection costs
-// the server: the target's memory after Warmup logins (so that buffers
-// every login needs are in the baseline), then with Conns connections
-// logged in, INBOX selected and IDLE-ing. Every connection is then checked
-// to still answer (alive). Memory is in KiB; per_conn_* is the growth
-// divided by the connections open.
-func RunIdleMem(ctx context.Context, o IdleMemOptions) (*Result, error) {
+// the server. It opens Warmup connections and closes them (so that what
+// every login needs, such as the password hash's working memory, is in the
+// baseline), measures the target, then opens connections (logged in, INBOX
+// selected, IDLE) up to each count of Steps in turn and measures again.
+// It returns one result per step: memory in KiB, per_conn_* is the growth
+// over the baseline divided by the connections open, step_per_conn_* the
+// growth since the previous step divided by the connections it added
+// (the marginal cost, free of whatever the first logins left behind).
+// After the last step every connection is checked to still answer (alive).
+func RunIdleMem(ctx context.Context, o IdleMemOptions) ([]*Result, error) {
 	o.defaults()
 	if err := CheckLoopback(o.Addr); err != nil {
 		return nil, err
@@ -162,61 +166,32 @@ func RunIdleMem(ctx context.Context, o IdleMemOptions) (*Result, error) {
 	if o.Target.empty() {
 		return nil, fmt.Errorf("bench idle-mem: say which processes to measure (-pid or -exe)")
 	}
-	limit, err := RaiseFileLimit(uint64(o.Conns + o.Warmup + 256))
+	steps := slices.Clone(o.Steps)
+	if len(steps) == 0 {
+		steps = []int{1000}
+	}
+	slices.Sort(steps)
+	total := steps[len(steps)-1]
+	limit, err := RaiseFileLimit(uint64(total + o.Warmup + 256))
 	if err != nil {
 		return nil, err
 	}
-	if limit < uint64(o.Conns+64) {
-		return nil, fmt.Errorf("bench idle-mem: file limit %d is too low for %d connections", limit, o.Conns)
+	if limit < uint64(total+64) {
+		return nil, fmt.Errorf("bench idle-mem: file limit %d is too low for %d connections", limit, total)
 	}
 	d := &dialer{timeout: o.Timeout}
 	if o.Sources > 1 {
 		d.sources = LoopbackSources(o.Sources)
 	}
-	for i := 0; i < o.Warmup; i++ {
-		x, err := openIdle(ctx, d, &o, UserName(o.LoginFormat, o.FirstUser+i%o.Users))
-		if err != nil {
-			return nil, fmt.Errorf("bench idle-mem: warm-up: %w", err)
-		}
-		x.alive(&o)
-		x.command("z", "LOGOUT", o.Timeout)
-		x.c.Close()
+	if err := warmUp(ctx, d, &o); err != nil {
+		return nil, err
 	}
 	sleep(ctx, o.Settle)
 	base, err := o.Target.Measure()
 	if err != nil {
 		return nil, err
 	}
-	conns := make([]*rawIMAP, o.Conns)
-	var next, opened atomic.Int64
-	var firstErr error
-	var errOnce sync.Once
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := 0; w < o.Concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= o.Conns || ctx.Err() != nil {
-					return
-				}
-				x, err := openIdle(ctx, d, &o, UserName(o.LoginFormat, o.FirstUser+i%o.Users))
-				if err != nil {
-					errOnce.Do(func() { firstErr = fmt.Errorf("connection %d: %w", i, err) })
-					next.Store(int64(o.Conns))
-					return
-				}
-				conns[i] = x
-				if n := opened.Add(1); o.Progress != nil && n%1000 == 0 {
-					o.Progress(fmt.Sprintf("%d connections open after %.0fs", n, time.Since(start).Seconds()))
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	openTime := time.Since(start)
+	conns := make([]*rawIMAP, total)
 	defer func() {
 		for _, x := range conns {
 			if x != nil {
@@ -224,27 +199,138 @@ func RunIdleMem(ctx context.Context, o IdleMemOptions) (*Result, error) {
 			}
 		}
 	}()
-	r := &Result{}
-	r.Set("workload", "idle-mem").Set("conns", o.Conns).Set("opened", opened.Load()).
-		Set("open_s", openTime).Set("logins_per_s", rate(float64(opened.Load()), openTime))
-	if firstErr != nil {
-		return r, fmt.Errorf("bench idle-mem: %d of %d open: %w", opened.Load(), o.Conns, firstErr)
+	var out []*Result
+	prev, prevN := base, 0
+	start := time.Now()
+	var openTime time.Duration // time spent opening connections, settling excluded
+	for _, n := range steps {
+		t0 := time.Now()
+		opened, err := openRange(ctx, d, &o, conns, prevN, n, start)
+		openTime += time.Since(t0)
+		r := &Result{}
+		out = append(out, r)
+		r.Set("workload", "idle-mem").Set("conns", n).Set("opened", prevN+opened).
+			Set("open_s", openTime).Set("logins_per_s", rate(float64(prevN+opened), openTime))
+		if err != nil {
+			return out, fmt.Errorf("bench idle-mem: %d of %d open: %w", prevN+opened, n, err)
+		}
+		sleep(ctx, o.Settle)
+		m, err := o.Target.Measure()
+		if err != nil {
+			return out, err
+		}
+		r.Set("procs", m.Procs).Set("base_rss_kib", base.RSS).Set("rss_kib", m.RSS).
+			Set("base_pss_kib", base.Pss).Set("pss_kib", m.Pss)
+		perConn(r, "per_conn", base, m, n)
+		if prevN > 0 {
+			perConn(r, "step_per_conn", prev, m, n-prevN)
+		}
+		prev, prevN = m, n
 	}
-	sleep(ctx, o.Settle)
-	busy, err := o.Target.Measure()
-	if err != nil {
-		return r, err
+	alive := checkAlive(conns, &o)
+	for _, r := range out {
+		r.Set("alive", alive)
 	}
-	// Every connection must still answer.
+	return out, nil
+}
+
+func perConn(r *Result, prefix string, from, to Memory, n int) {
+	f := float64(n)
+	r.Set(prefix+"_rss_kib", float64(to.RSS-from.RSS)/f).
+		Set(prefix+"_pss_kib", float64(to.Pss-from.Pss)/f).
+		Set(prefix+"_private_kib", float64(to.Private-from.Private)/f).
+		Set(prefix+"_anon_kib", float64(to.Anon-from.Anon)/f)
+}
+
+func warmUp(ctx context.Context, d *dialer, o *IdleMemOptions) error {
+	work := make(chan int)
+	errs := make(chan error, o.Concurrency)
+	var wg sync.WaitGroup
+	for w := 0; w < o.Concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				x, err := openIdle(ctx, d, o, UserName(o.LoginFormat, o.FirstUser+i%o.Users))
+				if err != nil {
+					errs <- fmt.Errorf("bench idle-mem: warm-up: %w", err)
+					return
+				}
+				x.alive(o)
+				x.command("z", "LOGOUT", o.Timeout)
+				x.c.Close()
+			}
+		}()
+	}
+	var err error
+feed:
+	for i := 0; i < o.Warmup; i++ {
+		select {
+		case work <- i:
+		case err = <-errs:
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if err == nil {
+		select {
+		case err = <-errs:
+		default:
+		}
+	}
+	return err
+}
+
+// openRange opens connections conns[from:to] with o.Concurrency logins in
+// flight and returns how many it opened.
+func openRange(ctx context.Context, d *dialer, o *IdleMemOptions, conns []*rawIMAP, from, to int, start time.Time) (int, error) {
+	var next, opened atomic.Int64
+	next.Store(int64(from))
+	var firstErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	for w := 0; w < o.Concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= to || ctx.Err() != nil {
+					return
+				}
+				x, err := openIdle(ctx, d, o, UserName(o.LoginFormat, o.FirstUser+i%o.Users))
+				if err != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("connection %d: %w", i, err) })
+					next.Store(int64(to))
+					return
+				}
+				conns[i] = x
+				if n := from + int(opened.Add(1)); o.Progress != nil && n%1000 == 0 {
+					o.Progress(fmt.Sprintf("%d connections open after %.0fs", n, time.Since(start).Seconds()))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return int(opened.Load()), firstErr
+}
+
+// checkAlive ends IDLE on every connection, checks that it answers, and
+// logs it out; it returns how many answered.
+func checkAlive(conns []*rawIMAP, o *IdleMemOptions) int64 {
 	var alive atomic.Int64
 	work := make(chan *rawIMAP)
-	var cw sync.WaitGroup
+	var wg sync.WaitGroup
 	for w := 0; w < 64; w++ {
-		cw.Add(1)
+		wg.Add(1)
 		go func() {
-			defer cw.Done()
+			defer wg.Done()
 			for x := range work {
-				if x.alive(&o) {
+				if x.alive(o) {
 					alive.Add(1)
 				}
 				x.c.SetDeadline(time.Now().Add(time.Second))
@@ -253,19 +339,13 @@ func RunIdleMem(ctx context.Context, o IdleMemOptions) (*Result, error) {
 		}()
 	}
 	for _, x := range conns {
-		work <- x
+		if x != nil {
+			work <- x
+		}
 	}
 	close(work)
-	cw.Wait()
-	n := float64(opened.Load())
-	r.Set("alive", alive.Load()).Set("procs", busy.Procs).
-		Set("base_rss_kib", base.RSS).Set("rss_kib", busy.RSS).
-		Set("base_pss_kib", base.Pss).Set("pss_kib", busy.Pss).
-		Set("per_conn_rss_kib", float64(busy.RSS-base.RSS)/n).
-		Set("per_conn_pss_kib", float64(busy.Pss-base.Pss)/n).
-		Set("per_conn_private_kib", float64(busy.Private-base.Private)/n).
-		Set("per_conn_anon_kib", float64(busy.Anon-base.Anon)/n)
-	return r, nil
+	wg.Wait()
+	return alive.Load()
 }
 
 func sleep(ctx context.Context, d time.Duration) {

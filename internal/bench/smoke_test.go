@@ -173,14 +173,22 @@ func smokeIMAP(t *testing.T, smtpAddr, imapAddr string, target MemTarget) {
 		t.Fatal(err)
 	}
 	positive(t, r, "messages", "e2e_p50_ms", "e2e_p99_ms")
-	r, err = RunIdleMem(ctx, IdleMemOptions{Addr: imapAddr, Conns: 10, Users: 2, Password: smokePassword,
+	ms, err := RunIdleMem(ctx, IdleMemOptions{Addr: imapAddr, Steps: []int{10, 4}, Users: 2, Password: smokePassword,
 		Target: target, Sources: 2, Warmup: 2, Settle: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	positive(t, r, "rss_kib", "pss_kib", "logins_per_s")
-	if r.Get("alive") != "10" {
-		t.Errorf("alive: %s", r.Get("alive"))
+	if len(ms) != 2 || ms[0].Get("conns") != "4" || ms[1].Get("conns") != "10" {
+		t.Fatalf("steps: %v", ms)
+	}
+	for _, r := range ms {
+		positive(t, r, "rss_kib", "pss_kib", "logins_per_s")
+		if r.Get("alive") != "10" {
+			t.Errorf("alive: %s", r.Get("alive"))
+		}
+	}
+	if ms[1].Get("step_per_conn_rss_kib") == "" {
+		t.Errorf("no marginal cost in %s", ms[1])
 	}
 }
 
