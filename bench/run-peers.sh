@@ -8,6 +8,7 @@
 #        SMTP_TOTAL messages per SMTP run (default 5000)
 #        KP_MEM_STEPS (default 1000,10000; 10,000 only in round 1) DOVECOT_MEM_STEPS (default 500,1000)
 #        KP_SETTLE quiet time before each kantorpos memory reading (default 300s)
+#        (phase fill100 only puts 100 messages in every INBOX on both sides, e.g. before a mem phase alone)
 #        NO_RESET=1 keeps the mailboxes of an earlier run (e.g. to run the mem phase on its own later;
 #                   results are appended to OUT_DIR/results.txt)
 #        IMAP_USERS mailboxes (default 4: bench47..bench50) of IMAP_MSGS messages (default 10000)
@@ -94,7 +95,7 @@ phase_smtp() {
   done
 }
 
-phase_pop3() {
+phase_fill100() {
   # 100 realistic messages (gen-mbox.py, seed 1) in each of the 50 INBOXes, delivered by each server.
   kp_reset; postfix_reset
   [ -s "$OUT/pop3.mbox" ] || python3 "$HERE/gen-mbox.py" "$OUT/pop3.mbox" 100 1 >>"$LOG"
@@ -102,6 +103,10 @@ phase_pop3() {
   "$KP" bench fill -via smtp -addr 127.0.0.1:10025 -mbox "$OUT/pop3.mbox" -users 50 | record "phase=fill server=postfix" || log "FAILED, continuing: see $LOG"
   wait_delivered "$base" 5000 "$t0" >>"$LOG" || log "Postfix did not deliver everything"
   "$KP" bench fill -via smtp -addr 127.0.0.1:20025 -mbox "$OUT/pop3.mbox" -users 50 | record "phase=fill server=kantorpos" || log "FAILED, continuing: see $LOG"
+}
+
+phase_pop3() {
+  phase_fill100
   # warm-up: Dovecot moves new/ to cur/ and builds its indexes on first access
   python3 "$HERE/pop3-bench.py" --port 10110 --parallel 10 >>"$LOG"
   python3 "$HERE/pop3-bench.py" --port 20110 --parallel 10 --user-fmt 'bench%d@example.test' --password $KP_PW >>"$LOG"
@@ -176,7 +181,7 @@ phase_imap() {
 }
 
 phase_mem() {
-  # Idle logged-in connections (INBOX of 100 messages selected, IDLE), users bench1..46, opened in steps
+  # Idle logged-in connections (INBOX selected, IDLE), users bench1..46, opened in steps
   # within one session so that the marginal cost between steps is measured too. kantorpos is measured
   # after 5 minutes of quiet at each step: a Go process gives the heap it freed (here mostly the 64 MiB
   # argon2id working memory of each login) back to the OS only after the forced GC (every 2 minutes)
