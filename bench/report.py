@@ -112,25 +112,28 @@ if any(r["phase"] == "imap" for r in rows):
             "|---|---|---|---|---|---|---|---|---|---|"]
     ops = []
     for r in rows:
-        if r["phase"] == "imap" and r.get("op") not in ops:
-            ops.append(r.get("op"))
+        if r["phase"] == "imap" and (r.get("op"), r.get("word", "")) not in ops:
+            ops.append((r.get("op"), r.get("word", "")))
     clients = sorted({r["clients"] for r in rows if r["phase"] == "imap"}, key=int)
-    for op in ops:
+    for op, word in ops:
         for c in clients:
-            k, nk = med("imap", "kantorpos", "ops_per_s", op=op, clients=c)
-            d, nd = med("imap", "dovecot", "ops_per_s", op=op, clients=c)
-            km, _ = med("imap", "kantorpos", "msgs_per_s", op=op, clients=c)
-            dm, _ = med("imap", "dovecot", "msgs_per_s", op=op, clients=c)
+            m = dict(op=op, clients=c)
+            if word:
+                m["word"] = word
+            k, nk = med("imap", "kantorpos", "ops_per_s", **m)
+            d, nd = med("imap", "dovecot", "ops_per_s", **m)
+            km, _ = med("imap", "kantorpos", "msgs_per_s", **m)
+            dm, _ = med("imap", "dovecot", "msgs_per_s", **m)
             lat = []
             for srv in ("kantorpos", "dovecot"):
-                a, _ = med("imap", srv, "lat_p50_ms", op=op, clients=c)
-                b, _ = med("imap", srv, "lat_p99_ms", op=op, clients=c)
+                a, _ = med("imap", srv, "lat_p50_ms", **m)
+                b, _ = med("imap", srv, "lat_p99_ms", **m)
                 lat.append(f"{fmt(a, 1)} / {fmt(b, 1)}")
             extra = ""
             if op == "search":
-                hk, _ = med("imap", "kantorpos", "hits", op=op, clients=c)
-                hd, _ = med("imap", "dovecot", "hits", op=op, clients=c)
-                extra = f" (hits {fmt(hk)} / {fmt(hd)})"
+                hk, _ = med("imap", "kantorpos", "hits", **m)
+                hd, _ = med("imap", "dovecot", "hits", **m)
+                extra = f" TEXT {word or 'invoice'} (hits {fmt(hk)} / {fmt(hd)})"
             out.append(f"| {op}{extra} | {c} | {fmt(k, 1)} | {fmt(d, 1)} | {ratio(k, d)} | {fmt(km)} | {fmt(dm)} | {lat[0]} | {lat[1]} | {runs(nk, nd)} |")
     out.append("")
 

@@ -173,7 +173,7 @@ phase_imap() {
         else
           a=(-addr 127.0.0.1:10143 -password $PEER_PW)
         fi
-        "$KP" bench imap "${a[@]}" -clients $c -users "$IMAP_USERS" -first-user $IMAP_FIRST -reps 2 -warmup 1 -word invoice |
+        "$KP" bench imap "${a[@]}" -clients $c -users "$IMAP_USERS" -first-user $IMAP_FIRST -reps 2 -warmup 1 -word invoice,mallory |
           record "phase=imap server=$srv client=kantorpos-bench round=$r load1=$(load1)" || log "FAILED, continuing: see $LOG"
       done
     done

@@ -123,7 +123,7 @@ func benchIMAP(ctx context.Context, e *env, args []string) error {
 	clients := b.fs.Int("clients", 1, "parallel clients (client i uses user first-user + i % users)")
 	reps := b.fs.Int("reps", 1, "measured repetitions")
 	warmup := b.fs.Int("warmup", 1, "repetitions run first and not counted")
-	word := b.fs.String("word", "invoice", "word for SEARCH TEXT")
+	words := b.fs.String("word", "invoice", "word(s) for SEARCH TEXT, comma-separated: one measured operation each")
 	bodies := b.fs.Int("bodies", 0, "messages whose full body is fetched (0: all)")
 	storeRange := b.fs.Int("store-range", 1000, "messages per STORE")
 	ops := b.fs.String("ops", strings.Join(bench.IMAPOps, ","), "operations to measure")
@@ -137,7 +137,7 @@ func benchIMAP(ctx context.Context, e *env, args []string) error {
 	}
 	rs, err := bench.RunIMAP(ctx, bench.IMAPOptions{Addr: *addr, Clients: *clients, Users: *b.users,
 		FirstUser: *b.first, LoginFormat: *b.login, Password: *b.password, Mailbox: *mailbox, Reps: *reps,
-		Warmup: *warmup, Word: *word, Bodies: *bodies, StoreRange: *storeRange, Ops: strings.Split(*ops, ","),
+		Warmup: *warmup, Words: strings.Split(*words, ","), Bodies: *bodies, StoreRange: *storeRange, Ops: strings.Split(*ops, ","),
 		Timeout: *b.timeout})
 	bench.Print(e.stdout, rs...)
 	return err

@@ -19,7 +19,7 @@ const (
 	OpFetchEnvelope = "fetch_envelope" // FETCH 1:* (UID FLAGS ENVELOPE RFC822.SIZE INTERNALDATE)
 	OpFetchHeaders  = "fetch_headers"  // FETCH 1:* BODY.PEEK[HEADER]
 	OpFetchBodies   = "fetch_bodies"   // FETCH 1:N BODY.PEEK[]
-	OpSearch        = "search"         // UID SEARCH TEXT word
+	OpSearch        = "search"         // UID SEARCH TEXT word, for each word
 	OpStore         = "store"          // STORE range +FLAGS.SILENT, then -FLAGS.SILENT
 )
 
@@ -37,11 +37,11 @@ type IMAPOptions struct {
 	LoginFormat string
 	Password    string
 	Mailbox     string
-	Reps        int // measured repetitions of the whole sequence
-	Warmup      int // repetitions run first and not counted
-	Word        string
-	Bodies      int // messages whose full body is fetched (0: all)
-	StoreRange  int // messages per STORE
+	Reps        int      // measured repetitions of the whole sequence
+	Warmup      int      // repetitions run first and not counted
+	Words       []string // SEARCH TEXT, one measured operation each
+	Bodies      int      // messages whose full body is fetched (0: all)
+	StoreRange  int      // messages per STORE
 	Ops         []string
 	Timeout     time.Duration
 }
@@ -65,8 +65,8 @@ func (o *IMAPOptions) defaults() {
 	if o.Reps <= 0 {
 		o.Reps = 1
 	}
-	if o.Word == "" {
-		o.Word = "invoice"
+	if len(o.Words) == 0 {
+		o.Words = []string{"invoice"}
 	}
 	if o.StoreRange <= 0 {
 		o.StoreRange = 1000
@@ -121,6 +121,12 @@ func RunIMAP(ctx context.Context, o IMAPOptions) ([]*Result, error) {
 		if !slices.Contains(IMAPOps, op) {
 			return nil, fmt.Errorf("bench imap: unknown operation %q (have %v)", op, IMAPOps)
 		}
+		if op == OpSearch {
+			for _, w := range o.Words {
+				stats[searchKey(w)] = &opStats{}
+			}
+			continue
+		}
 		stats[op] = &opStats{}
 	}
 	d := &dialer{timeout: o.Timeout}
@@ -160,20 +166,35 @@ func RunIMAP(ctx context.Context, o IMAPOptions) ([]*Result, error) {
 	}
 	var out []*Result
 	for _, op := range o.Ops {
-		s := stats[op]
-		r := &Result{}
-		r.Set("workload", "imap").Set("op", op).Set("clients", o.Clients).Set("ops", s.ops).
-			Set("msgs", s.msgs).Set("MB", float64(s.bytes)/1e6).Set("secs", s.wall).
-			Set("ops_per_s", rate(float64(s.ops), s.wall)).Set("msgs_per_s", rate(float64(s.msgs), s.wall)).
-			Set("MB_per_s", rate(float64(s.bytes)/1e6, s.wall))
-		if op == OpSearch && s.ops > 0 {
-			r.Set("hits", s.hits/s.ops)
+		keys, words := []string{op}, []string{""}
+		if op == OpSearch {
+			keys, words = nil, o.Words
+			for _, w := range o.Words {
+				keys = append(keys, searchKey(w))
+			}
 		}
-		s.lat.Report(r, "lat")
-		out = append(out, r)
+		for i, k := range keys {
+			s := stats[k]
+			r := &Result{}
+			r.Set("workload", "imap").Set("op", op)
+			if words[i] != "" {
+				r.Set("word", words[i])
+			}
+			r.Set("clients", o.Clients).Set("ops", s.ops).
+				Set("msgs", s.msgs).Set("MB", float64(s.bytes)/1e6).Set("secs", s.wall).
+				Set("ops_per_s", rate(float64(s.ops), s.wall)).Set("msgs_per_s", rate(float64(s.msgs), s.wall)).
+				Set("MB_per_s", rate(float64(s.bytes)/1e6, s.wall))
+			if op == OpSearch && s.ops > 0 {
+				r.Set("hits", s.hits/s.ops)
+			}
+			s.lat.Report(r, "lat")
+			out = append(out, r)
+		}
 	}
 	return out, nil
 }
+
+func searchKey(word string) string { return OpSearch + ":" + word }
 
 func statsFor(stats map[string]*opStats, op string, measured bool) *opStats {
 	if s, ok := stats[op]; ok && measured {
@@ -219,13 +240,19 @@ func runIMAPOps(ctx context.Context, o IMAPOptions, clients []*imapClient, stats
 				return fetchAll(c, set, &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
 			}
 		case OpSearch:
-			fn = func(c *imapClient) (int64, int64, int64, error) {
-				sd, err := c.c.UIDSearch(&imap.SearchCriteria{Text: []string{o.Word}}, nil).Wait()
+			for _, w := range o.Words {
+				err := phase(ctx, clients, statsFor(stats, searchKey(w), measured), func(c *imapClient) (int64, int64, int64, error) {
+					sd, err := c.c.UIDSearch(&imap.SearchCriteria{Text: []string{w}}, nil).Wait()
+					if err != nil {
+						return 0, 0, 0, fmt.Errorf("SEARCH TEXT %s: %w", w, err)
+					}
+					return int64(c.exists), 0, int64(len(sd.AllUIDs())), nil
+				})
 				if err != nil {
-					return 0, 0, 0, fmt.Errorf("SEARCH: %w", err)
+					return err
 				}
-				return int64(c.exists), 0, int64(len(sd.AllUIDs())), nil
 			}
+			continue
 		case OpStore:
 			fn = func(c *imapClient) (int64, int64, int64, error) {
 				n := min(uint32(o.StoreRange), c.exists)

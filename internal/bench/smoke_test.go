@@ -148,11 +148,11 @@ func smokeIMAP(t *testing.T, smtpAddr, imapAddr string, target MemTarget) {
 	}
 	positive(t, r, "stored")
 	rs, err := RunIMAP(ctx, IMAPOptions{Addr: imapAddr, Clients: 2, Users: 2, Password: smokePassword,
-		Reps: 1, Warmup: 1, Word: "zebra", StoreRange: 5})
+		Reps: 1, Warmup: 1, Words: []string{"zebra", "horses"}, StoreRange: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs) != len(IMAPOps) {
+	if len(rs) != len(IMAPOps)+1 { // two words searched
 		t.Fatalf("%d results", len(rs))
 	}
 	for _, r := range rs {
@@ -163,8 +163,8 @@ func smokeIMAP(t *testing.T, smtpAddr, imapAddr string, target MemTarget) {
 				t.Errorf("%s: %s messages", r.Get("op"), r.Get("msgs"))
 			}
 		case OpSearch:
-			if r.Get("hits") != "10" { // every other message mentions a zebra
-				t.Errorf("search: %s hits", r.Get("hits"))
+			if r.Get("hits") != "10" { // every other message mentions a zebra, the others horses
+				t.Errorf("search %s: %s hits", r.Get("word"), r.Get("hits"))
 			}
 		}
 	}
