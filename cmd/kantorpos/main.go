@@ -56,6 +56,7 @@ func commands() []command {
 		{"verify", "verify [-repair] [-quick]", "check the live data (blobs, reference counts, UIDs); -repair fixes what it can", cmdVerify},
 		{"config", "config check|default [-config FILE]", "check a configuration, or print the commented default", cmdConfig},
 		{"status", "status [-config FILE] [-cafile PEM]", "probe every listener's TLS (versions, ALPN, tickets, certificate); ACME state", cmdStatus},
+		{"bench", "bench smtp|e2e|imap|pop3|idle-mem|fill [FLAGS]", "load a mail server on loopback and report throughput and latency", cmdBench},
 		{"version", "version", "print the version", cmdVersion},
 		{"help", "help [COMMAND]", "list the commands, or explain one", cmdHelp},
 	}

@@ -28,6 +28,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "serve")
 	path := fs.String("config", "", "configuration `file` (default: built-in defaults)")
 	dev := fs.Bool("dev", false, "development mode: loopback, high ports, ./kantorpos-data, a demo account")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to `file` until the server stops (for benchmarks)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,6 +59,14 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 			srv.Shutdown(context.Background())
 			return err
 		}
+	}
+	if *cpuprofile != "" {
+		stopProfile, err := startCPUProfile(*cpuprofile)
+		if err != nil {
+			srv.Shutdown(context.Background())
+			return err
+		}
+		defer stopProfile()
 	}
 	if err := srv.Start(ctx); err != nil {
 		return err
