@@ -220,3 +220,99 @@ func TestSASL(t *testing.T) {
 		t.Error("unexpected mechanism")
 	}
 }
+
+func TestVerifiedCache(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC))
+	c := NewVerifiedCache(10*time.Minute, 3, clk)
+	c.Add("Demo@example.test", "pw", "$hash1")
+	for _, tc := range []struct {
+		user, pw, hash string
+		want           bool
+	}{
+		{"demo@example.test", "pw", "$hash1", true}, // login names are case-insensitive
+		{"demo@example.test", "pw2", "$hash1", false},
+		{"demo@example.test", "pw", "$hash2", false}, // password changed
+		{"other@example.test", "pw", "$hash1", false},
+		{"demo@example.test", "pw", "", false}, // unknown user
+	} {
+		if got := c.Hit(tc.user, tc.pw, tc.hash); got != tc.want {
+			t.Errorf("Hit(%q, %q, %q) = %v, want %v", tc.user, tc.pw, tc.hash, got, tc.want)
+		}
+	}
+	clk.Advance(10*time.Minute + time.Second)
+	if c.Hit("demo@example.test", "pw", "$hash1") {
+		t.Error("hit after the TTL")
+	}
+	for i := range 10 {
+		c.Add("u@example.test", strings.Repeat("x", i+1), "$h")
+	}
+	if n := c.Len(); n > 3 {
+		t.Errorf("%d entries, max 3", n)
+	}
+	if !c.Hit("u@example.test", strings.Repeat("x", 10), "$h") {
+		t.Error("the newest entry was dropped")
+	}
+	var none *VerifiedCache = NewVerifiedCache(0, 0, clk)
+	none.Add("a@b", "pw", "$h")
+	if none.Hit("a@b", "pw", "$h") {
+		t.Error("a disabled (nil) cache hit")
+	}
+}
+
+// TestAuthenticateCached: a cached success skips argon2id (proved by leaving
+// the hasher no slot and the context cancelled), but never a changed
+// password, a disabled account or a wrong password.
+func TestAuthenticateCached(t *testing.T) {
+	t.Parallel()
+	s, creds := newService(t)
+	clk := clock.NewFake(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC))
+	s.Cache = NewVerifiedCache(time.Minute, 0, clk)
+	ip := netip.MustParseAddr("198.51.100.7")
+	if _, err := s.Authenticate(context.Background(), "demo@example.test", "good password", ip, "imap"); err != nil {
+		t.Fatal(err)
+	}
+	for range cap(s.Hasher.sem) {
+		s.Hasher.sem <- struct{}{}
+	}
+	busy, cancel := context.WithCancel(context.Background())
+	cancel()
+	if id, err := s.Authenticate(busy, "DEMO@example.test", "good password", ip, "pop3"); err != nil || id.AccountID != 1 {
+		t.Fatalf("cached login: %v, %v", id, err)
+	}
+	if _, err := s.Authenticate(busy, "demo@example.test", "bad password", ip, "pop3"); err == nil {
+		t.Fatal("a wrong password got in while the hasher was busy")
+	}
+	// Disabled after the cached login: refused.
+	creds.mu.Lock()
+	c := creds.users["demo@example.test"]
+	c.Disabled = true
+	creds.users["demo@example.test"] = c
+	creds.mu.Unlock()
+	if _, err := s.Authenticate(busy, "demo@example.test", "good password", ip, "pop3"); !errors.Is(err, ErrInvalidCredentials) {
+		t.Fatalf("disabled account, cached password: err = %v", err)
+	}
+	for range cap(s.Hasher.sem) {
+		<-s.Hasher.sem
+	}
+	// Password changed: the old one is verified afresh and fails.
+	enc, _ := s.Hasher.Hash(context.Background(), "new password")
+	c.Disabled, c.PasswordHash = false, enc
+	creds.mu.Lock()
+	creds.users["demo@example.test"] = c
+	creds.mu.Unlock()
+	if _, err := s.Authenticate(context.Background(), "demo@example.test", "good password", netip.MustParseAddr("198.51.100.9"), "imap"); !errors.Is(err, ErrInvalidCredentials) {
+		t.Fatalf("old password after a change: err = %v", err)
+	}
+	// Expired: verified afresh (the busy hasher makes it fail).
+	if _, err := s.Authenticate(context.Background(), "demo@example.test", "new password", ip, "imap"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+	for range cap(s.Hasher.sem) {
+		s.Hasher.sem <- struct{}{}
+	}
+	if _, err := s.Authenticate(busy, "demo@example.test", "new password", ip, "imap"); err == nil {
+		t.Fatal("an expired entry still skipped the hash")
+	}
+}

@@ -51,7 +51,9 @@ type Service struct {
 	Store   CredentialStore
 	Hasher  *Hasher
 	Limiter *Limiter
-	Log     *slog.Logger
+	// Cache, when not nil, lets a recently verified password skip argon2id.
+	Cache *VerifiedCache
+	Log   *slog.Logger
 	// Sleep waits for d or until ctx ends; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
@@ -83,12 +85,16 @@ func (s *Service) Authenticate(ctx context.Context, username, password string, i
 	if !found {
 		hash = ""
 	}
-	ok, err := s.Hasher.Verify(ctx, hash, password)
-	if err != nil && ctx.Err() != nil {
-		return Identity{}, ctx.Err()
-	}
-	if err != nil {
-		log.Error("auth: verify", "err", err)
+	cached := found && s.Cache.Hit(username, password, hash)
+	ok := cached
+	if !cached {
+		ok, err = s.Hasher.Verify(ctx, hash, password)
+		if err != nil && ctx.Err() != nil {
+			return Identity{}, ctx.Err()
+		}
+		if err != nil {
+			log.Error("auth: verify", "err", err)
+		}
 	}
 	if !ok || !found || c.Disabled {
 		s.Limiter.Failed(ip)
@@ -103,6 +109,9 @@ func (s *Service) Authenticate(ctx context.Context, username, password string, i
 		return Identity{}, ErrInvalidCredentials
 	}
 	s.Limiter.Succeeded(ip)
+	if !cached {
+		s.Cache.Add(username, password, hash)
+	}
 	if rh, isRehasher := s.Store.(Rehasher); isRehasher && s.Hasher.NeedsRehash(c.PasswordHash) {
 		if h, err := s.Hasher.Hash(ctx, password); err == nil {
 			if err := rh.SetPasswordHash(ctx, c.AccountID, h); err != nil {
@@ -110,7 +119,7 @@ func (s *Service) Authenticate(ctx context.Context, username, password string, i
 			}
 		}
 	}
-	log.Info("auth ok", "account", c.Address)
+	log.Info("auth ok", "account", c.Address, "cached", cached)
 	return Identity{AccountID: c.AccountID, Address: c.Address}, nil
 }
 

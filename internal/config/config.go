@@ -199,6 +199,10 @@ type Auth struct {
 	// MaxFailures within FailureWindow refuse further logins from that network.
 	MaxFailures   int      `toml:"max_failures"`
 	FailureWindow Duration `toml:"failure_window"`
+	// CacheTTL is how long a verified password is remembered (a keyed hash
+	// of it, in memory only), so that repeated logins skip argon2id; 0 turns
+	// the cache off. Failures are never cached.
+	CacheTTL Duration `toml:"cache_ttl"`
 }
 
 // Default returns the built-in configuration.
@@ -225,7 +229,8 @@ func Default() Config {
 			DelayWarning: Duration(4 * time.Hour), Workers: 16, Port: 25, MaxConnsPerHost: 4},
 		Relay:  Relay{Port: 587, Mode: "starttls"},
 		Limits: Limits{MaxConnections: 2000, MaxConnectionsPerIP: 20},
-		Auth:   Auth{FailuresBeforeDelay: 5, MaxFailures: 20, FailureWindow: Duration(15 * time.Minute)},
+		Auth: Auth{FailuresBeforeDelay: 5, MaxFailures: 20, FailureWindow: Duration(15 * time.Minute),
+			CacheTTL: Duration(15 * time.Minute)},
 	}
 }
 

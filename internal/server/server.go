@@ -153,7 +153,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		Limiter: auth.NewLimiter(auth.LimiterConfig{
 			FreeFailures: c.Auth.FailuresBeforeDelay, MaxFailures: c.Auth.MaxFailures, Window: c.Auth.FailureWindow.D(),
 		}, s.Clock),
-		Log: s.Log.With("component", "auth"),
+		Cache: auth.NewVerifiedCache(c.Auth.CacheTTL.D(), 0, s.Clock),
+		Log:   s.Log.With("component", "auth"),
 	}
 	s.Ops = &admin.Ops{Store: st, Hasher: hasher, Clock: s.Clock, Log: s.Log.With("component", "admin"),
 		NewDKIMKeys: admin.GenerateDKIMKeys, Published: admin.PublishedFromConfig(c), Resolver: s.Resolver}
