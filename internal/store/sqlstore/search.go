@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"mime"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -34,7 +35,14 @@ func (s *Store) Search(ctx context.Context, mailboxID int64, c *store.SearchCrit
 			where += " AND " + cond
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT m.uid FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE `+where+` ORDER BY m.uid`, b.args...)
+	// Flags, dates, sizes and UIDs are columns of messages (and of the
+	// messages_state index): the blobs are joined only when a condition
+	// needs them (header fields, the sent date, full text).
+	from := "messages m"
+	if blobColumn.MatchString(where) {
+		from += " JOIN blobs b ON b.id = m.blob_id"
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT m.uid FROM `+from+` WHERE `+where+` ORDER BY m.uid`, b.args...)
 	if err != nil {
 		return nil, unavailable("search", err)
 	}
@@ -51,6 +59,9 @@ func (s *Store) Search(ctx context.Context, mailboxID int64, c *store.SearchCrit
 	}
 	return out, unavailable("search", rows.Err())
 }
+
+// blobColumn finds a reference to the blobs table (alias b) in a condition.
+var blobColumn = regexp.MustCompile(`\bb\.`)
 
 type searchBuilder struct {
 	d    dialect
