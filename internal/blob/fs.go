@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -146,27 +145,15 @@ func (s *FS) Open(ctx context.Context, hash string) (Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	r, err := openFile(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("blob %s: %w", hash, store.ErrNotFound)
 		}
 		return nil, fmt.Errorf("blob: open: %w", err)
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("blob: stat: %w", err)
-	}
-	return &fileReader{File: f, size: fi.Size()}, nil
+	return r, nil
 }
-
-type fileReader struct {
-	*os.File
-	size int64
-}
-
-func (r *fileReader) Size() int64 { return r.size }
 
 // Remove implements Store.
 func (s *FS) Remove(ctx context.Context, hash string) error {
@@ -270,4 +257,4 @@ func wrapSpace(err error) error {
 	return err
 }
 
-var _ io.ReaderAt = (*fileReader)(nil)
+var _ Reader = (*fdReader)(nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,5 +109,51 @@ func TestRemoveStale(t *testing.T) {
 	w.Commit(ctx)
 	if fi, err := os.Stat(p); err != nil || time.Since(fi.ModTime()) > time.Minute {
 		t.Fatalf("rewritten blob: %v %v", fi, err)
+	}
+}
+
+// TestReader: ReadAt at and past the end, Read to EOF, Close twice.
+func TestReader(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "blob")
+	if err := os.WriteFile(p, []byte("0123456789"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := openFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Size() != 10 {
+		t.Fatalf("size %d", r.Size())
+	}
+	for _, tc := range []struct {
+		off  int64
+		n    int
+		want string
+		eof  bool
+	}{
+		{0, 4, "0123", false}, {6, 4, "6789", false}, {8, 4, "89", true}, {10, 1, "", true}, {20, 1, "", true},
+	} {
+		b := make([]byte, tc.n)
+		n, err := r.ReadAt(b, tc.off)
+		if string(b[:n]) != tc.want || (err == io.EOF) != tc.eof || (err != nil && err != io.EOF) {
+			t.Errorf("ReadAt(%d, %d) = %q, %v", tc.n, tc.off, b[:n], err)
+		}
+	}
+	all, err := io.ReadAll(r)
+	if err != nil || string(all) != "0123456789" {
+		t.Errorf("ReadAll = %q, %v", all, err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err == nil {
+		t.Error("second Close succeeded")
+	}
+	if _, err := r.ReadAt(make([]byte, 1), 0); err == nil {
+		t.Error("ReadAt after Close succeeded")
+	}
+	if _, err := openFile(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
 	}
 }

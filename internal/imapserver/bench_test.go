@@ -140,3 +140,40 @@ func BenchmarkIdleLatency(b *testing.B) {
 	b.ReportMetric(float64(notify.Microseconds())/float64(b.N), "notify-µs")
 	b.ReportMetric(float64(worstNotify.Microseconds()), "worst-notify-µs")
 }
+
+// SELECT of a 10,000-message mailbox that no session has open (the
+// mailbox's state is loaded from the store each time), then UNSELECT.
+func BenchmarkSelect10k(b *testing.B) {
+	e := newEnv(b)
+	e.fill(b, 10000)
+	r := e.rawTLS(b).login()
+	r.conn.SetDeadline(time.Time{})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if u := r.ok("SELECT INBOX"); !strings.Contains(strings.Join(u, ""), "10000 EXISTS") {
+			b.Fatalf("SELECT: %q", u)
+		}
+		r.ok("UNSELECT")
+	}
+}
+
+// FETCH 1:* BODY.PEEK[HEADER] and BODY.PEEK[] over 10,000 messages: these
+// open every message in the blob store.
+func BenchmarkFetchSections10k(b *testing.B) {
+	e := newEnv(b)
+	e.fill(b, 10000)
+	r := e.rawTLS(b).login()
+	r.ok("SELECT INBOX")
+	r.conn.SetDeadline(time.Time{})
+	for _, item := range []string{"BODY.PEEK[HEADER]", "BODY.PEEK[]"} {
+		b.Run(item, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				r.write("f FETCH 1:* " + item + "\r\n")
+				if n := r.readUntilTagged("f"); n < 10000 {
+					b.Fatalf("%d response lines", n)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10000, "ns/msg")
+		})
+	}
+}

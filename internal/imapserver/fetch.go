@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"slices"
+	"sync"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -31,6 +32,11 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 		}()
 	}
 	needMeta := opts.Envelope || opts.BodyStructure != nil
+	if len(opts.BodySection) > 0 {
+		bp := getBuf(&s.srv.headerBufs, 8<<10)
+		s.scratch = *bp
+		defer func() { s.scratch = nil; s.srv.headerBufs.Put(bp) }()
+	}
 	markSeen := false
 	if !s.sel.readOnly {
 		for _, bs := range opts.BodySection {
@@ -139,9 +145,9 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, m *store.Messa
 			var r io.Reader = bytes.NewReader(nil)
 			var n int64
 			if c != nil {
-				r, n = bodySection(c, sec)
+				r, n = bodySection(c, sec, &s.scratch)
 			}
-			if err := copyLiteral(rw.WriteBodySection(sec, n), r, n); err != nil {
+			if err := s.copyLiteral(rw.WriteBodySection(sec, n), r, n); err != nil {
 				return writeError{err}
 			}
 		}
@@ -150,7 +156,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, m *store.Messa
 			if c != nil {
 				b = imapserver.ExtractBinarySection(io.NewSectionReader(c, 0, c.Size()), sec)
 			}
-			if err := copyLiteral(rw.WriteBinarySection(sec, int64(len(b))), bytes.NewReader(b), int64(len(b))); err != nil {
+			if err := s.copyLiteral(rw.WriteBinarySection(sec, int64(len(b))), bytes.NewReader(b), int64(len(b))); err != nil {
 				return writeError{err}
 			}
 		}
@@ -168,8 +174,30 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, m *store.Messa
 	return failed
 }
 
-func copyLiteral(wc io.WriteCloser, r io.Reader, n int64) error {
-	_, err := io.CopyN(wc, r, n)
+// getBuf takes a buffer of size bytes from p.
+func getBuf(p *sync.Pool, size int) *[]byte {
+	if bp, ok := p.Get().(*[]byte); ok {
+		return bp
+	}
+	b := make([]byte, size)
+	return &b
+}
+
+// copyLiteral copies n bytes of r into a literal through one of the
+// server's buffers (io.CopyN would allocate 32 KiB for every message).
+func (s *session) copyLiteral(wc io.WriteCloser, r io.Reader, n int64) error {
+	var err error
+	var copied int64
+	if br, ok := r.(*bytes.Reader); ok && int64(br.Len()) == n {
+		copied, err = br.WriteTo(wc)
+	} else {
+		bp := getBuf(&s.srv.copyBufs, 32<<10)
+		copied, err = io.CopyBuffer(wc, io.LimitReader(r, n), *bp)
+		s.srv.copyBufs.Put(bp)
+	}
+	if err == nil && copied < n {
+		err = io.ErrUnexpectedEOF // the literal's announced size cannot be kept
+	}
 	if cerr := wc.Close(); err == nil {
 		err = cerr
 	}
@@ -179,7 +207,10 @@ func copyLiteral(wc io.WriteCloser, r io.Reader, n int64) error {
 // bodySection returns a BODY[...] section. The whole message, its header
 // and its text are read straight from the store at offsets; anything else
 // (parts, header fields) goes through the wire library's extractor.
-func bodySection(c store.Content, sec *imap.FetchItemBodySection) (io.Reader, int64) {
+//
+// scratch is the session's buffer for the start of the message: a header
+// section that fits is served from it.
+func bodySection(c store.Content, sec *imap.FetchItemBodySection, scratch *[]byte) (io.Reader, int64) {
 	size := c.Size()
 	if len(sec.Part) == 0 && len(sec.HeaderFields) == 0 && len(sec.HeaderFieldsNot) == 0 {
 		var off, n int64
@@ -187,9 +218,13 @@ func bodySection(c store.Content, sec *imap.FetchItemBodySection) (io.Reader, in
 		case imap.PartSpecifierNone:
 			off, n = 0, size
 		case imap.PartSpecifierHeader:
-			off, n = 0, headerEnd(c)
+			var head []byte
+			n, head = headerEnd(c, scratch)
+			if head != nil && sec.Partial == nil {
+				return bytes.NewReader(head), n
+			}
 		case imap.PartSpecifierText:
-			h := headerEnd(c)
+			h, _ := headerEnd(c, scratch)
 			off, n = h, size-h
 		default:
 			return bytes.NewReader(nil), 0
@@ -209,7 +244,20 @@ func bodySection(c store.Content, sec *imap.FetchItemBodySection) (io.Reader, in
 
 // headerEnd is the offset just past the blank line that ends the header
 // section (the whole message when there is none).
-func headerEnd(c store.Content) int64 {
+// When the header section lies within the first 8 KiB (most do), they are
+// read into *scratch and head is the section, valid until the next call.
+func headerEnd(c store.Content, scratch *[]byte) (end int64, head []byte) {
+	if len(*scratch) == 0 {
+		*scratch = make([]byte, 8<<10)
+	}
+	buf := *scratch
+	n, _ := c.ReadAt(buf, 0)
+	if e, ok := blankLine(buf[:n]); ok {
+		return int64(e), buf[:e]
+	}
+	if int64(n) >= c.Size() {
+		return c.Size(), buf[:n]
+	}
 	br := bufio.NewReader(io.NewSectionReader(c, 0, c.Size()))
 	var off int64
 	for {
@@ -220,10 +268,10 @@ func headerEnd(c store.Content) int64 {
 		}
 		off += int64(len(line))
 		if string(line) == "\r\n" || string(line) == "\n" {
-			return off
+			return off, nil
 		}
 		if err != nil {
-			return c.Size()
+			return c.Size(), nil
 		}
 	}
 }
@@ -324,4 +372,31 @@ func toBodyStructure(p *msgmeta.Part) imap.BodyStructure {
 		sp.Text = &imap.BodyStructureText{NumLines: p.Lines}
 	}
 	return sp
+}
+
+// blankLine finds the end of the header section in b (just past the empty
+// line, CRLF or LF) when b holds it.
+func blankLine(b []byte) (int, bool) {
+	if bytes.HasPrefix(b, []byte("\r\n")) {
+		return 2, true
+	}
+	if bytes.HasPrefix(b, []byte("\n")) {
+		return 1, true
+	}
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return 0, false
+		}
+		i += j + 1
+		switch {
+		case bytes.HasPrefix(b[i:], []byte("\r\n")):
+			return i + 2, true
+		case bytes.HasPrefix(b[i:], []byte("\n")):
+			return i + 1, true
+		case len(b)-i < 2 && len(b) > 0:
+			// "\r" or nothing after the last LF: the next read decides.
+			return 0, false
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -212,5 +213,44 @@ func TestFetchHostileMIME(t *testing.T) {
 	})
 	if depth > 33 {
 		t.Fatalf("depth %d", depth)
+	}
+}
+
+// memContent is a store.Content over bytes.
+type memContent struct{ *bytes.Reader }
+
+func (memContent) Close() error { return nil }
+
+// TestHeaderEnd: the header section found in the first 8 KiB and past it,
+// with CRLF, bare LF, no body, an empty header, and a CR LF split across the
+// 8 KiB boundary.
+func TestHeaderEnd(t *testing.T) {
+	t.Parallel()
+	long := "X-Long: " + strings.Repeat("a", 9000) + "\r\n"
+	split := "X-Pad: " + strings.Repeat("b", 8<<10-7-2-1) + "\r\n" // ends 1 byte before 8 KiB
+	for _, tc := range []struct {
+		name, msg string
+		want      int
+	}{
+		{"crlf", "Subject: a\r\nFrom: b\r\n\r\nbody\r\n", len("Subject: a\r\nFrom: b\r\n\r\n")},
+		{"lf", "Subject: a\nFrom: b\n\nbody\n", len("Subject: a\nFrom: b\n\n")},
+		{"no body", "Subject: a\r\nFrom: b\r\n", len("Subject: a\r\nFrom: b\r\n")},
+		{"empty header", "\r\nbody\r\n", 2},
+		{"empty message", "", 0},
+		{"long header", long + "\r\nbody", len(long) + 2},
+		{"blank line across 8 KiB", split + "\r\nbody", len(split) + 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := memContent{bytes.NewReader([]byte(tc.msg))}
+			for _, scratch := range [][]byte{nil, make([]byte, 8<<10)} {
+				end, head := headerEnd(c, &scratch)
+				if end != int64(tc.want) {
+					t.Fatalf("end = %d, want %d", end, tc.want)
+				}
+				if head != nil && string(head) != tc.msg[:tc.want] {
+					t.Fatalf("head = %q", head)
+				}
+			}
+		})
 	}
 }

@@ -102,7 +102,10 @@ type Server struct {
 
 	wire *imapserver.Server
 	hub  *hub
-	tls  *tls.Config // cfg.TLS with ALPN "imap"
+	// headerBufs (8 KiB, a message's start) and copyBufs (32 KiB, for
+	// literals) serve FETCH; idle sessions hold none.
+	headerBufs, copyBufs sync.Pool
+	tls                  *tls.Config // cfg.TLS with ALPN "imap"
 
 	ctx    context.Context // cancelled when shutdown forces sessions closed
 	cancel context.CancelFunc

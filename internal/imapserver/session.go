@@ -34,6 +34,9 @@ type session struct {
 	account  auth.Identity // zero until login
 	failures int
 	sel      *selected
+	// scratch holds the start of a message during FETCH (from headerBufs,
+	// returned when the FETCH ends, so that idle sessions hold none).
+	scratch []byte
 	// idleMu keeps Close from tearing sel down under Idle: when the
 	// connection drops during IDLE, the wire library closes the session
 	// without waiting for the Idle goroutine.
