@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,10 @@ type FS struct {
 	// MinAge is how recently written a blob must not be for RemoveStale
 	// to delete it (default 10 minutes; wall clock, from the file's mtime).
 	MinAge time.Duration
+	// NoTmpfile writes blobs through named temporary files in Dir/tmp
+	// renamed into place, instead of O_TMPFILE files linked into place.
+	// Create sets it when the filesystem has no O_TMPFILE.
+	NoTmpfile atomic.Bool
 }
 
 // NewFS creates the directories of a blob store at dir.
@@ -33,7 +38,9 @@ func NewFS(dir string, reserve int64) (*FS, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("blob: %w", err)
 	}
-	return &FS{Dir: dir, Reserve: reserve, MinAge: 10 * time.Minute}, nil
+	s := &FS{Dir: dir, Reserve: reserve, MinAge: 10 * time.Minute}
+	s.NoTmpfile.Store(!tmpfileUsable())
+	return s, nil
 }
 
 func (s *FS) path(hash string) (string, error) {
@@ -43,9 +50,25 @@ func (s *FS) path(hash string) (string, error) {
 	return filepath.Join(s.Dir, hash[:2], hash), nil
 }
 
-// Create implements Store.
+// Create implements Store. On Linux a blob is written to an O_TMPFILE
+// file, which has no name until Commit links it into place: creating one
+// does not lock a shared temporary directory (concurrent SMTP sessions
+// contended on Dir/tmp), and a crash leaves nothing behind. Elsewhere, or
+// when the filesystem lacks O_TMPFILE or /proc, a named file in Dir/tmp is
+// renamed into place.
 func (s *FS) Create(ctx context.Context) (Writer, error) {
-	f, err := os.CreateTemp(filepath.Join(s.Dir, "tmp"), "in-")
+	tmp := filepath.Join(s.Dir, "tmp")
+	if !s.NoTmpfile.Load() {
+		f, err := openTmpfile(tmp)
+		if err == nil {
+			return &fsWriter{s: s, f: f, anon: true, h: sha256.New()}, nil
+		}
+		if !errors.Is(err, errNoTmpfile) {
+			return nil, wrapSpace(fmt.Errorf("blob: create: %w", err))
+		}
+		s.NoTmpfile.Store(true)
+	}
+	f, err := os.CreateTemp(tmp, "in-")
 	if err != nil {
 		return nil, wrapSpace(fmt.Errorf("blob: create: %w", err))
 	}
@@ -55,6 +78,7 @@ func (s *FS) Create(ctx context.Context) (Writer, error) {
 type fsWriter struct {
 	s    *FS
 	f    *os.File
+	anon bool // an O_TMPFILE file: linked into place, not renamed
 	h    hash.Hash
 	n    int64
 	done bool
@@ -80,14 +104,13 @@ func (w *fsWriter) Commit(ctx context.Context) (store.BlobRef, error) {
 	tmp := w.f.Name()
 	fail := func(err error) (store.BlobRef, error) {
 		w.f.Close()
-		os.Remove(tmp)
+		if !w.anon {
+			os.Remove(tmp)
+		}
 		return store.BlobRef{}, wrapSpace(err)
 	}
 	if err := w.f.Sync(); err != nil {
 		return fail(fmt.Errorf("blob: fsync: %w", err))
-	}
-	if err := w.f.Close(); err != nil {
-		return fail(fmt.Errorf("blob: close: %w", err))
 	}
 	ref := store.BlobRef{Hash: hex.EncodeToString(w.h.Sum(nil)), Size: w.n}
 	final, _ := w.s.path(ref.Hash)
@@ -95,11 +118,29 @@ func (w *fsWriter) Commit(ctx context.Context) (store.BlobRef, error) {
 	if err := ensureDir(dir); err != nil {
 		return fail(err)
 	}
-	// Same content may already be stored: renaming over it anyway gives the
-	// file a fresh mtime, which keeps it safe from RemoveStale while the
-	// caller records its new reference.
-	if err := os.Rename(tmp, final); err != nil {
-		return fail(fmt.Errorf("blob: rename: %w", err))
+	if w.anon {
+		// Same content may already be stored: its mtime is refreshed, which
+		// keeps it safe from RemoveStale while the caller records its new
+		// reference.
+		err := linkTmpfile(w.f, final)
+		if errors.Is(err, fs.ErrExist) {
+			now := time.Now()
+			err = os.Chtimes(final, now, now)
+		}
+		if err != nil {
+			return fail(fmt.Errorf("blob: link: %w", err))
+		}
+		if err := w.f.Close(); err != nil {
+			return store.BlobRef{}, wrapSpace(fmt.Errorf("blob: close: %w", err))
+		}
+	} else {
+		if err := w.f.Close(); err != nil {
+			return fail(fmt.Errorf("blob: close: %w", err))
+		}
+		// Renaming over an existing copy gives it a fresh mtime (above).
+		if err := os.Rename(tmp, final); err != nil {
+			return fail(fmt.Errorf("blob: rename: %w", err))
+		}
 	}
 	if err := syncDir(dir); err != nil {
 		return store.BlobRef{}, wrapSpace(err)
@@ -113,7 +154,9 @@ func (w *fsWriter) Abort() {
 	}
 	w.done = true
 	w.f.Close()
-	os.Remove(w.f.Name())
+	if !w.anon {
+		os.Remove(w.f.Name())
+	}
 }
 
 // ensureDir creates a shard directory and makes its entry durable.

@@ -14,13 +14,29 @@ import (
 	"github.com/kantorpos/kantorpos/internal/store"
 )
 
+// TestFS runs with unnamed (O_TMPFILE) files linked into place, where the
+// system has them, and with named temporary files renamed into place.
 func TestFS(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	s, err := NewFS(t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
+	for _, named := range []bool{false, true} {
+		t.Run(map[bool]string{false: "tmpfile", true: "named"}[named], func(t *testing.T) {
+			t.Parallel()
+			s, err := NewFS(t.TempDir(), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if named {
+				s.NoTmpfile.Store(true)
+			} else if s.NoTmpfile.Load() {
+				t.Skip("no O_TMPFILE and /proc here")
+			}
+			testFS(t, s)
+		})
 	}
+}
+
+func testFS(t *testing.T, s *FS) {
+	ctx := context.Background()
 	put := func(content string) store.BlobRef {
 		w, err := s.Create(ctx)
 		if err != nil {
@@ -37,8 +53,18 @@ func TestFS(t *testing.T) {
 	if ref.Size != 13 || ref.Hash != "572a95fee9c0f320030789e4883707affe12482fbb1ea04b3ea8267c87a890fb" {
 		t.Fatalf("ref = %+v", ref)
 	}
+	// The same content again: same blob, its mtime refreshed (RemoveStale
+	// must not take it while the new reference is being recorded).
+	p, _ := s.path(ref.Hash)
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
 	if again := put("hello world\r\n"); again != ref {
 		t.Fatalf("same content, different ref: %v %v", again, ref)
+	}
+	if fi, err := os.Stat(p); err != nil || time.Since(fi.ModTime()) > time.Minute {
+		t.Fatalf("mtime not refreshed: %v, %v", fi.ModTime(), err)
 	}
 	r, err := s.Open(ctx, ref.Hash)
 	if err != nil {

@@ -20,7 +20,8 @@ const password = "durability test password"
 // TestFsyncBeforeReply traces the server's syscalls during one SMTP
 // delivery, one IMAP APPEND and one POP3 DELE+QUIT, and checks DESIGN.md
 // "Durability": before the positive reply is written to the socket, the
-// blob file is fsynced, renamed into place and its directory fsynced, and
+// blob file is fsynced, put into place (renamed, or linked from an unnamed
+// O_TMPFILE file) and its directory fsynced, and
 // the database commit's WAL is synced (after the blob is durable). A kill
 // -9 keeps the page cache, so the crash test cannot see a missing fsync;
 // this test does.
@@ -31,7 +32,7 @@ func TestFsyncBeforeReply(t *testing.T) {
 	srv.Admin(password+"\n", "user", "add", "u@crash.test", "-password-stdin")
 	trace := filepath.Join(t.TempDir(), "trace.txt")
 	srv.StartWith([]string{strace, "-f", "-y", "-yy", "-s", "64", "-o", trace,
-		"-e", "trace=openat,write,pwrite64,pwritev,writev,sendto,fsync,fdatasync,rename,renameat,renameat2"})
+		"-e", "trace=openat,write,pwrite64,pwritev,writev,sendto,fsync,fdatasync,rename,renameat,renameat2,linkat"})
 
 	// SMTP: one message to a local account.
 	c := dial(t, srv.Addr["smtp"])
@@ -86,18 +87,18 @@ func checkBlobAndCommit(t *testing.T, evs []syscallEvent, what, prefix string) {
 		t.Errorf("%s: no write of %q on a socket in the trace", what, prefix)
 		return
 	}
-	ren, from, to, ok := blobRename(evs, reply.start)
+	ren, from, to, ok := blobPlaced(evs, reply.start)
 	if !ok {
-		t.Errorf("%s: no rename of a blob into place before the reply (line %d)", what, reply.start)
+		t.Errorf("%s: no rename or link of a blob into place before the reply (line %d)", what, reply.start)
 		return
 	}
-	fileSync, ok := syncOf(evs, from, -1, ren.start)
+	fileSync, ok := fileSyncOf(evs, from, ren.start)
 	if !ok {
-		t.Errorf("%s: the blob file %s was not fsynced before its rename (line %d)", what, from, ren.start)
+		t.Errorf("%s: the blob file (%s) was not fsynced before its %s (line %d)", what, from, ren.name, ren.start)
 	}
 	dirSync, ok := syncOf(evs, filepath.Dir(to), ren.end, reply.start)
 	if !ok {
-		t.Errorf("%s: the directory %s was not fsynced between the rename (line %d) and the reply (line %d)", what, filepath.Dir(to), ren.end, reply.start)
+		t.Errorf("%s: the directory %s was not fsynced between the %s (line %d) and the reply (line %d)", what, filepath.Dir(to), ren.name, ren.end, reply.start)
 		return
 	}
 	w, s, ok := walCommit(evs, reply.start)
@@ -107,8 +108,8 @@ func checkBlobAndCommit(t *testing.T, evs []syscallEvent, what, prefix string) {
 	case w.end < dirSync.end:
 		t.Errorf("%s: the commit's last WAL write (line %d) came before the blob was durable (dir fsync line %d)", what, w.end, dirSync.end)
 	default:
-		t.Logf("%s: blob fsync line %d < rename %d < dir fsync %d < WAL write %d < %s %d < reply %d",
-			what, fileSync.end, ren.end, dirSync.end, w.end, s.name, s.end, reply.start)
+		t.Logf("%s: blob fsync line %d < %s %d < dir fsync %d < WAL write %d < %s %d < reply %d",
+			what, fileSync.end, ren.name, ren.end, dirSync.end, w.end, s.name, s.end, reply.start)
 	}
 }
 

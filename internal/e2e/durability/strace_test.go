@@ -100,19 +100,47 @@ func replyWrite(evs []syscallEvent, prefix string) (syscallEvent, bool) {
 	return syscallEvent{}, false
 }
 
-// blobRename finds the last rename of a blob temp file into place that
-// returned before line.
-func blobRename(evs []syscallEvent, before int) (ev syscallEvent, from, to string, ok bool) {
+var procFD = regexp.MustCompile(`^/proc/self/fd/(\d+)$`)
+
+// blobPlaced finds the last placement of a blob into its final name that
+// returned before line: a rename of a named temporary file in blobs/tmp,
+// or a linkat of an unnamed (O_TMPFILE) one through /proc/self/fd/N. It
+// returns the event, how to find the fsync of the file (its path, or "fd
+// N" for the unnamed file) and the final path.
+func blobPlaced(evs []syscallEvent, before int) (ev syscallEvent, from, to string, ok bool) {
 	for _, e := range evs {
-		if !e.isRename() || !e.ok() || e.end >= before {
+		if !(e.isRename() || e.name == "linkat") || !e.ok() || e.end >= before {
 			continue
 		}
 		s := e.strings()
-		if len(s) == 2 && strings.Contains(s[0], "/blobs/tmp/") && strings.Contains(s[1], "/blobs/") {
+		if len(s) != 2 || !strings.Contains(s[1], "/blobs/") {
+			continue
+		}
+		if m := procFD.FindStringSubmatch(s[0]); e.name == "linkat" && m != nil {
+			ev, from, to, ok = e, "fd "+m[1], s[1], true
+		} else if e.isRename() && strings.Contains(s[0], "/blobs/tmp/") {
 			ev, from, to, ok = e, s[0], s[1], true
 		}
 	}
 	return
+}
+
+// fileSyncOf finds the fsync of the blob file that blobPlaced named
+// (a path, or "fd N": the last sync of descriptor N before the link, whose
+// path must be an unnamed file of blobs/tmp).
+func fileSyncOf(evs []syscallEvent, from string, before int) (syscallEvent, bool) {
+	fd, isFD := strings.CutPrefix(from, "fd ")
+	if !isFD {
+		return syncOf(evs, from, -1, before)
+	}
+	var last syscallEvent
+	found := false
+	for _, e := range evs {
+		if e.isSync() && e.ok() && e.end < before && strings.HasPrefix(e.args, fd+"<") {
+			last, found = e, true
+		}
+	}
+	return last, found && strings.Contains(last.fd(), "/blobs/tmp")
 }
 
 // syncOf finds a successful fsync/fdatasync of path that returned in (after, before).
