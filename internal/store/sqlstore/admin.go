@@ -42,7 +42,7 @@ func scanToken(row interface{ Scan(...any) error }) (store.APIToken, error) {
 
 // APITokens implements store.Admin.
 func (s *Store) APITokens(ctx context.Context) ([]store.APIToken, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, hash, created FROM api_tokens ORDER BY name`)
+	rows, err := s.query(ctx, `SELECT id, name, hash, created FROM api_tokens ORDER BY name`)
 	if err != nil {
 		return nil, unavailable("api tokens", err)
 	}
@@ -60,7 +60,7 @@ func (s *Store) APITokens(ctx context.Context) ([]store.APIToken, error) {
 
 // APITokenByHash implements store.Admin.
 func (s *Store) APITokenByHash(ctx context.Context, hash string) (store.APIToken, error) {
-	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT id, name, hash, created FROM api_tokens WHERE hash = $1`, hash))
+	t, err := scanToken(s.queryRow(ctx, `SELECT id, name, hash, created FROM api_tokens WHERE hash = $1`, hash))
 	return t, unavailable("api token", notFound(err, "api token"))
 }
 
@@ -76,7 +76,7 @@ func (s *Store) AccountSettings(ctx context.Context, accountID int64) (store.Acc
 	var st store.AccountSettings
 	var keep, away int
 	var updated int64
-	err := s.db.QueryRowContext(ctx, `SELECT forward_to, forward_keep, away_enabled, away_subject, away_body, updated
+	err := s.queryRow(ctx, `SELECT forward_to, forward_keep, away_enabled, away_subject, away_body, updated
 		FROM account_settings WHERE account_id = $1`, accountID).Scan(&st.ForwardTo, &keep, &away, &st.AwaySubject, &st.AwayBody, &updated)
 	if err == sql.ErrNoRows {
 		if _, err := s.AccountByID(ctx, accountID); err != nil {
@@ -115,7 +115,7 @@ func (s *Store) SetAccountSettings(ctx context.Context, accountID int64, st stor
 func (s *Store) QueueStats(ctx context.Context) (store.QueueStats, error) {
 	var st store.QueueStats
 	var deferred, oldest sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT count(*), sum(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), min(created) FROM queue`).
+	err := s.queryRow(ctx, `SELECT count(*), sum(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), min(created) FROM queue`).
 		Scan(&st.Entries, &deferred, &oldest)
 	if err != nil {
 		return st, unavailable("queue stats", err)

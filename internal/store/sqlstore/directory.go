@@ -64,7 +64,7 @@ func (s *Store) DeleteDomain(ctx context.Context, name string) error {
 
 // Domains implements store.Directory.
 func (s *Store) Domains(ctx context.Context) ([]store.Domain, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, created FROM domains ORDER BY name`)
+	rows, err := s.query(ctx, `SELECT name, created FROM domains ORDER BY name`)
 	if err != nil {
 		return nil, unavailable("domains", err)
 	}
@@ -85,7 +85,7 @@ func (s *Store) Domains(ctx context.Context) ([]store.Domain, error) {
 // HasDomain implements store.Directory.
 func (s *Store) HasDomain(ctx context.Context, name string) (bool, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM domains WHERE name = $1`, lower(name)).Scan(&n)
+	err := s.queryRow(ctx, `SELECT count(*) FROM domains WHERE name = $1`, lower(name)).Scan(&n)
 	return n > 0, unavailable("has domain", err)
 }
 
@@ -185,13 +185,13 @@ func scanAccount(row interface{ Scan(...any) error }) (store.Account, error) {
 
 // Account implements store.Directory.
 func (s *Store) Account(ctx context.Context, address string) (store.Account, error) {
-	a, err := scanAccount(s.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE address = $1`, lower(address)))
+	a, err := scanAccount(s.queryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE address = $1`, lower(address)))
 	return a, unavailable("account", notFound(err, "account "+address))
 }
 
 // AccountByID implements store.Directory.
 func (s *Store) AccountByID(ctx context.Context, id int64) (store.Account, error) {
-	a, err := scanAccount(s.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`, id))
+	a, err := scanAccount(s.queryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`, id))
 	return a, unavailable("account", notFound(err, fmt.Sprintf("account %d", id)))
 }
 
@@ -203,7 +203,7 @@ func (s *Store) Accounts(ctx context.Context, domain string) ([]store.Account, e
 		q += ` WHERE domain = $1`
 		args = append(args, lower(domain))
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY address`, args...)
+	rows, err := s.query(ctx, q+` ORDER BY address`, args...)
 	if err != nil {
 		return nil, unavailable("accounts", err)
 	}
@@ -312,7 +312,7 @@ func (s *Store) Aliases(ctx context.Context, domain string) ([]store.Alias, erro
 		q += ` WHERE domain = $1`
 		args = append(args, lower(domain))
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY address, target`, args...)
+	rows, err := s.query(ctx, q+` ORDER BY address, target`, args...)
 	if err != nil {
 		return nil, unavailable("aliases", err)
 	}
@@ -330,7 +330,7 @@ func (s *Store) Aliases(ctx context.Context, domain string) ([]store.Alias, erro
 
 // AliasTargets implements store.Directory.
 func (s *Store) AliasTargets(ctx context.Context, address string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT target FROM aliases WHERE address = $1 ORDER BY target`, lower(address))
+	rows, err := s.query(ctx, `SELECT target FROM aliases WHERE address = $1 ORDER BY target`, lower(address))
 	if err != nil {
 		return nil, unavailable("alias targets", err)
 	}
@@ -348,7 +348,7 @@ func (s *Store) AliasTargets(ctx context.Context, address string) ([]string, err
 
 // DKIMKeys implements store.DKIMKeys.
 func (s *Store) DKIMKeys(ctx context.Context, domain string) ([]store.DKIMKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT domain, selector, algorithm, private_key, created, retired
+	rows, err := s.query(ctx, `SELECT domain, selector, algorithm, private_key, created, retired
 		FROM dkim_keys WHERE domain = $1 ORDER BY created, selector`, lower(domain))
 	if err != nil {
 		return nil, unavailable("dkim keys", err)

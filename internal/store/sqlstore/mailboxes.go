@@ -40,7 +40,7 @@ func createMailbox(t *wtx, accountID int64, name, specialUse string) (store.Mail
 
 // Mailboxes implements store.Mailboxes.
 func (s *Store) Mailboxes(ctx context.Context, accountID int64) ([]store.Mailbox, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes WHERE account_id = $1 ORDER BY name`, accountID)
+	rows, err := s.query(ctx, `SELECT `+mailboxCols+` FROM mailboxes WHERE account_id = $1 ORDER BY name`, accountID)
 	if err != nil {
 		return nil, unavailable("mailboxes", err)
 	}
@@ -73,19 +73,19 @@ func (s *Store) Mailboxes(ctx context.Context, accountID int64) ([]store.Mailbox
 // Mailbox implements store.Mailboxes.
 func (s *Store) Mailbox(ctx context.Context, accountID int64, name string) (store.Mailbox, error) {
 	name = store.CanonicalName(name)
-	m, err := scanMailbox(s.db.QueryRowContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes WHERE account_id = $1 AND name = $2`, accountID, name))
+	m, err := scanMailbox(s.queryRow(ctx, `SELECT `+mailboxCols+` FROM mailboxes WHERE account_id = $1 AND name = $2`, accountID, name))
 	if err != nil {
 		return m, unavailable("mailbox", notFound(err, "mailbox "+name))
 	}
 	var n int
-	s.db.QueryRowContext(ctx, `SELECT count(*) FROM subscriptions WHERE account_id = $1 AND name = $2`, accountID, name).Scan(&n)
+	s.queryRow(ctx, `SELECT count(*) FROM subscriptions WHERE account_id = $1 AND name = $2`, accountID, name).Scan(&n)
 	m.Subscribed = n > 0
 	return m, nil
 }
 
 // MailboxByID implements store.Mailboxes.
 func (s *Store) MailboxByID(ctx context.Context, id int64) (store.Mailbox, error) {
-	m, err := scanMailbox(s.db.QueryRowContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes WHERE id = $1`, id))
+	m, err := scanMailbox(s.queryRow(ctx, `SELECT `+mailboxCols+` FROM mailboxes WHERE id = $1`, id))
 	return m, unavailable("mailbox", notFound(err, fmt.Sprintf("mailbox %d", id)))
 }
 
@@ -270,7 +270,7 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 
 // Subscriptions implements store.Mailboxes.
 func (s *Store) Subscriptions(ctx context.Context, accountID int64) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name FROM subscriptions WHERE account_id = $1 ORDER BY name`, accountID)
+	rows, err := s.query(ctx, `SELECT name FROM subscriptions WHERE account_id = $1 ORDER BY name`, accountID)
 	if err != nil {
 		return nil, unavailable("subscriptions", err)
 	}
@@ -294,7 +294,7 @@ func (s *Store) MailboxStatus(ctx context.Context, mailboxID int64) (store.Mailb
 		return st, err
 	}
 	st.Mailbox = mb
-	err = s.db.QueryRowContext(ctx, `SELECT count(*),
+	err = s.queryRow(ctx, `SELECT count(*),
 		coalesce(sum(CASE WHEN sysflags & $2 = 0 THEN 1 ELSE 0 END), 0),
 		coalesce(sum(CASE WHEN sysflags & $3 <> 0 THEN 1 ELSE 0 END), 0),
 		coalesce(sum(size), 0)

@@ -33,7 +33,7 @@ func uidRangeSQL(set store.UIDSet, col string, argN int) (cond string, args []an
 
 // MessageStates implements store.Messages.
 func (s *Store) MessageStates(ctx context.Context, mailboxID int64) ([]store.MessageState, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT uid, modseq, sysflags, keywords FROM messages WHERE mailbox_id = $1 ORDER BY uid`, mailboxID)
+	rows, err := s.query(ctx, `SELECT uid, modseq, sysflags, keywords FROM messages WHERE mailbox_id = $1 ORDER BY uid`, mailboxID)
 	if err != nil {
 		return nil, unavailable("message states", err)
 	}
@@ -59,7 +59,7 @@ func (s *Store) FetchMessages(ctx context.Context, mailboxID int64, uids store.U
 	if opts.Meta {
 		cols += `, b.subject, b.from_h, b.to_h, b.cc_h, b.bcc_h, b.message_id, b.sent_date, b.header, b.envelope, b.bodystructure`
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+cols+` FROM messages m JOIN blobs b ON b.id = m.blob_id
+	rows, err := s.query(ctx, `SELECT `+cols+` FROM messages m JOIN blobs b ON b.id = m.blob_id
 		WHERE m.mailbox_id = $1 AND `+cond+` ORDER BY m.uid`, append([]any{mailboxID}, args...)...)
 	if err != nil {
 		return nil, unavailable("fetch", err)

@@ -172,7 +172,7 @@ func (s *Store) QueueEntries(ctx context.Context, f store.QueueFilter) ([]store.
 	if f.Limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, unavailable("queue", err)
 	}
@@ -186,17 +186,17 @@ func (s *Store) QueueEntries(ctx context.Context, f store.QueueFilter) ([]store.
 		out = append(out, e)
 	}
 	rows.Close()
-	return out, s.loadRcpts(ctx, func(q string, args ...any) (rowsLike, error) { return s.db.QueryContext(ctx, q, args...) }, out)
+	return out, s.loadRcpts(ctx, func(q string, args ...any) (rowsLike, error) { return s.query(ctx, q, args...) }, out)
 }
 
 // QueueEntry implements store.Queue.
 func (s *Store) QueueEntry(ctx context.Context, id int64) (store.QueueEntry, error) {
-	e, err := scanQueue(s.db.QueryRowContext(ctx, `SELECT `+queueCols+` FROM queue q JOIN blobs b ON b.id = q.blob_id WHERE q.id = $1`, id))
+	e, err := scanQueue(s.queryRow(ctx, `SELECT `+queueCols+` FROM queue q JOIN blobs b ON b.id = q.blob_id WHERE q.id = $1`, id))
 	if err != nil {
 		return e, unavailable("queue entry", notFound(err, fmt.Sprintf("queue entry %d", id)))
 	}
 	list := []store.QueueEntry{e}
-	err = s.loadRcpts(ctx, func(q string, args ...any) (rowsLike, error) { return s.db.QueryContext(ctx, q, args...) }, list)
+	err = s.loadRcpts(ctx, func(q string, args ...any) (rowsLike, error) { return s.query(ctx, q, args...) }, list)
 	return list[0], err
 }
 
@@ -237,7 +237,7 @@ func (s *Store) DeleteQueue(ctx context.Context, id int64) error {
 // its lease runs out.
 func (s *Store) NextQueueAttempt(ctx context.Context) (time.Time, bool, error) {
 	var n *int64
-	err := s.db.QueryRowContext(ctx, `SELECT min(CASE WHEN lease_owner <> '' AND lease_until > next_attempt
+	err := s.queryRow(ctx, `SELECT min(CASE WHEN lease_owner <> '' AND lease_until > next_attempt
 		THEN lease_until ELSE next_attempt END) FROM queue`).Scan(&n)
 	if err != nil {
 		return time.Time{}, false, unavailable("next attempt", err)

@@ -42,7 +42,7 @@ func (s *Store) Search(ctx context.Context, mailboxID int64, c *store.SearchCrit
 	if blobColumn.MatchString(where) {
 		from += " JOIN blobs b ON b.id = m.blob_id"
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT m.uid FROM `+from+` WHERE `+where+` ORDER BY m.uid`, b.args...)
+	rows, err := s.query(ctx, `SELECT m.uid FROM `+from+` WHERE `+where+` ORDER BY m.uid`, b.args...)
 	if err != nil {
 		return nil, unavailable("search", err)
 	}

@@ -53,14 +53,16 @@ type Options struct {
 
 // Store is the SQL store.
 type Store struct {
-	db     *sql.DB // reads (and writes, for PostgreSQL)
-	wdb    *sql.DB // SQLite: the single writer connection
-	d      dialect
-	blobs  blob.Store
-	broker *store.Broker
-	clock  clock.Clock
-	log    *slog.Logger
-	grace  time.Duration
+	db  *sql.DB // reads (and writes, for PostgreSQL)
+	wdb *sql.DB // SQLite: the single writer connection
+	// rstmts and wstmts cache prepared statements of db and wdb (SQLite).
+	rstmts, wstmts *stmtCache
+	d              dialect
+	blobs          blob.Store
+	broker         *store.Broker
+	clock          clock.Clock
+	log            *slog.Logger
+	grace          time.Duration
 	// observeWrite receives write latencies (Options.ObserveWrite).
 	observeWrite func(time.Duration)
 
@@ -194,10 +196,13 @@ func (s *Store) openSQLite(o Options) error {
 	r.SetMaxOpenConns(o.MaxConns)
 	r.SetMaxIdleConns(o.MaxConns)
 	s.db, s.wdb, s.d = r, w, sqliteDialect()
+	s.rstmts, s.wstmts = newStmtCache(r), newStmtCache(w)
 	return nil
 }
 
 func (s *Store) closeDBs() {
+	s.rstmts.close()
+	s.wstmts.close()
 	if s.wdb != nil && s.wdb != s.db {
 		s.wdb.Close()
 	}

@@ -261,7 +261,7 @@ func (s *Store) verifyFiles(ctx context.Context, o VerifyOptions, r *VerifyRepor
 	kept := r.Orphans[:0]
 	for _, f := range r.Orphans {
 		var n int
-		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM blobs WHERE hash = $1`, f.Hash).Scan(&n); err != nil {
+		if err := s.queryRow(ctx, `SELECT count(*) FROM blobs WHERE hash = $1`, f.Hash).Scan(&n); err != nil {
 			return err
 		}
 		if n == 0 {
@@ -316,7 +316,7 @@ func (s *Store) verifyFiles(ctx context.Context, o VerifyOptions, r *VerifyRepor
 	kept2 := r.Missing[:0]
 	for _, m := range r.Missing {
 		var n int
-		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM blobs WHERE hash = $1`, m.Hash).Scan(&n); err != nil {
+		if err := s.queryRow(ctx, `SELECT count(*) FROM blobs WHERE hash = $1`, m.Hash).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
@@ -365,7 +365,7 @@ func (s *Store) listLost(ctx context.Context, r *VerifyReport) error {
 		bad = append(bad, p.Hash)
 	}
 	for _, h := range bad {
-		rows, err := s.db.QueryContext(ctx, `SELECT a.address, x.name, m.uid, b.subject, b.message_id
+		rows, err := s.query(ctx, `SELECT a.address, x.name, m.uid, b.subject, b.message_id
 			FROM messages m JOIN blobs b ON b.id = m.blob_id JOIN mailboxes x ON x.id = m.mailbox_id
 			JOIN accounts a ON a.id = x.account_id WHERE b.hash = $1 ORDER BY a.address, x.name, m.uid`, h)
 		if err != nil {
@@ -380,7 +380,7 @@ func (s *Store) listLost(ctx context.Context, r *VerifyReport) error {
 			r.Lost = append(r.Lost, l)
 		}
 		rows.Close()
-		rows, err = s.db.QueryContext(ctx, `SELECT q.id, b.subject, b.message_id FROM queue q JOIN blobs b ON b.id = q.blob_id
+		rows, err = s.query(ctx, `SELECT q.id, b.subject, b.message_id FROM queue q JOIN blobs b ON b.id = q.blob_id
 			WHERE b.hash = $1 ORDER BY q.id`, h)
 		if err != nil {
 			return err

@@ -18,6 +18,7 @@ const maxBatch = 256
 // the transaction is durably committed (publishing changes, removing files).
 type wtx struct {
 	*sql.Tx
+	cache   *stmtCache // the SQLite writer's statements (nil: none)
 	d       dialect
 	changes []store.Change
 	after   []func()
@@ -120,7 +121,7 @@ func (s *Store) commitBatch(batch []*writeReq) {
 		}
 		return
 	}
-	t := &wtx{Tx: tx, d: s.d}
+	t := &wtx{Tx: tx, d: s.d, cache: s.wstmts}
 	results := make([]error, len(batch))
 	type effects struct {
 		changes []store.Change
@@ -132,7 +133,7 @@ func (s *Store) commitBatch(batch []*writeReq) {
 			results[i] = err
 			continue
 		}
-		if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+		if _, err := t.Exec("SAVEPOINT w"); err != nil {
 			results[i] = unavailable("savepoint", err)
 			continue
 		}
@@ -148,7 +149,7 @@ func (s *Store) commitBatch(batch []*writeReq) {
 				return
 			}
 		}
-		if _, rerr := tx.Exec("RELEASE w"); rerr != nil && err == nil {
+		if _, rerr := t.Exec("RELEASE w"); rerr != nil && err == nil {
 			err = unavailable("release", rerr)
 		}
 		results[i] = err
@@ -162,6 +163,7 @@ func (s *Store) commitBatch(batch []*writeReq) {
 		}
 		return
 	}
+	defer s.prepareWriter(ctx)
 	for i, r := range batch {
 		if results[i] == nil {
 			for _, c := range fx[i].changes {
@@ -194,7 +196,7 @@ func (s *Store) housekeeping(dataVersion *int64) {
 // later round.
 func (s *Store) collectBlobs(ctx context.Context) {
 	cutoff := s.now() - int64(s.grace)
-	rows, err := s.db.QueryContext(ctx, `SELECT hash FROM blob_trash WHERE trashed < $1 LIMIT 500`, cutoff)
+	rows, err := s.query(ctx, `SELECT hash FROM blob_trash WHERE trashed < $1 LIMIT 500`, cutoff)
 	if err != nil {
 		s.log.Warn("blob gc: list", "err", err)
 		return
@@ -243,7 +245,7 @@ func (s *Store) SweepOrphans(ctx context.Context) (int, error) {
 	var candidates []string
 	err := s.blobs.Walk(ctx, func(hash string, _ int64, _ time.Time) error {
 		var n int
-		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM blobs WHERE hash = $1`, hash).Scan(&n); err != nil {
+		if err := s.queryRow(ctx, `SELECT count(*) FROM blobs WHERE hash = $1`, hash).Scan(&n); err != nil {
 			return err
 		}
 		if n == 0 {
