@@ -54,6 +54,9 @@ listen = ""
 listen_tls = ""
 [admin]
 listen = ""
+[web]
+listen = ""
+listen_tls = ""
 [limits]
 max_connections = 30000
 max_connections_per_ip = 30000
@@ -93,8 +96,9 @@ for r in $(seq 1 "$REPS"); do
       read -r t0 t1 < <(smtp 21025 "$TOTAL" "$SESSIONS")
     else
       smtp 21025 $((TOTAL / 2)) $((SESSIONS / 2)) > "$OUT/a.t" &
+      apid=$!
       smtp 22025 $((TOTAL / 2)) $((SESSIONS / 2)) > "$OUT/b.t"
-      wait
+      wait $apid   # not a bare wait: the nodes are background jobs too
       read -r a0 a1 < "$OUT/a.t"; read -r b0 b1 < "$OUT/b.t"
       t0=$(echo "if ($a0 < $b0) $a0 else $b0" | bc -l); t1=$(echo "if ($a1 > $b1) $a1 else $b1" | bc -l)
     fi
