@@ -2,6 +2,8 @@ module github.com/kantorpos/kantorpos
 
 go 1.26.0
 
+toolchain go1.27.3
+
 require (
 	blitiri.com.ar/go/spf v1.6.0
 	github.com/BurntSushi/toml v1.6.0
