@@ -51,7 +51,10 @@ func (s *Server) webServer(https bool) (service, error) {
 		Autoconfig: &autoconfig.Handler{Published: s.Published, Domains: s.Store, Log: s.Log.With("component", "autoconfig")},
 		Published:  s.Published,
 		HTTPSPort:  s.httpsPort,
-		Log:        s.Log.With("component", "web"),
+		// The mail listeners' limits (per listener).
+		MaxConnsPerIP: s.Config.Limits.MaxConnectionsPerIP,
+		MaxConns:      s.Config.Limits.MaxConnections,
+		Log:           s.Log.With("component", "web"),
 	}
 	if s.ACME != nil {
 		cfg.ACME = s.ACME

@@ -44,7 +44,10 @@ type Config struct {
 	// HTTPSPort is the port plain HTTP redirects to; 0: no HTTPS
 	// listener, everything is served over HTTP.
 	HTTPSPort func() int
-	Log       *slog.Logger
+	// MaxConnsPerIP and MaxConns bound simultaneous connections from one
+	// client address (IPv6: /64) and in all; 0: 20 and 2000.
+	MaxConnsPerIP, MaxConns int
+	Log                     *slog.Logger
 }
 
 // Server is one web listener.
@@ -61,6 +64,12 @@ func New(c Config) *Server {
 	}
 	if c.HTTPSPort == nil {
 		c.HTTPSPort = func() int { return 0 }
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = 20
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 2000
 	}
 	s := &Server{cfg: c}
 	s.srv = &http.Server{
@@ -92,6 +101,7 @@ func New(c Config) *Server {
 
 // Serve serves connections from ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	ln = newLimitListener(ln, s.cfg.MaxConnsPerIP, s.cfg.MaxConns, s.cfg.Log)
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)
 	}

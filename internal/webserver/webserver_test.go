@@ -139,3 +139,75 @@ func TestPlainListener(t *testing.T) {
 		t.Errorf("index without https: %d %s", code, body)
 	}
 }
+
+// TestConnectionLimits: a third connection from one address is closed at
+// once while two are open; when one closes, a new one is served.
+func TestConnectionLimits(t *testing.T) {
+	t.Parallel()
+	addr := serve(t, New(Config{MaxConnsPerIP: 2, MaxConns: 100}))
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	// A request on a held connection proves both were accepted (and counted).
+	get := func(c net.Conn) (string, error) {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET /none HTTP/1.1\r\nHost: mx.example.test\r\n\r\n"); err != nil {
+			return "", err
+		}
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		return string(buf[:n]), err
+	}
+	if resp, err := get(held[1]); err != nil || !strings.HasPrefix(resp, "HTTP/1.1 ") {
+		t.Fatalf("second connection: %q, %v", resp, err)
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if resp, err := get(c); err == nil && resp != "" {
+		t.Fatalf("third connection from one address was served: %q", resp)
+	}
+	held[0].Close()
+	// The slot is released once the server notices the close.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := get(c)
+		c.Close()
+		if err == nil && strings.HasPrefix(resp, "HTTP/1.1 ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection served after one closed: %q, %v", resp, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestClientKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ addr, want string }{
+		{"192.0.2.7:80", "192.0.2.7/32"},
+		{"[::ffff:192.0.2.7]:80", "192.0.2.7/32"},
+		{"[2001:db8:1:2:3:4:5:6]:443", "2001:db8:1:2::/64"},
+	} {
+		a, err := net.ResolveTCPAddr("tcp", tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := clientKey(a).String(); got != tc.want {
+			t.Errorf("clientKey(%s) = %s, want %s", tc.addr, got, tc.want)
+		}
+	}
+}

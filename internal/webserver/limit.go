@@ -1,0 +1,86 @@
+package webserver
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+)
+
+// limitListener refuses connections beyond a number per client address
+// (an IPv4 address or an IPv6 /64) and in all, as the mail listeners do:
+// a refused connection is closed at once (HTTP has no greeting to refuse
+// with), before any TLS handshake work.
+type limitListener struct {
+	net.Listener
+	perIP, total int
+	log          *slog.Logger
+
+	mu    sync.Mutex
+	n     int
+	count map[netip.Prefix]int
+}
+
+func newLimitListener(ln net.Listener, perIP, total int, log *slog.Logger) *limitListener {
+	return &limitListener{Listener: ln, perIP: perIP, total: total, log: log, count: map[netip.Prefix]int{}}
+}
+
+// clientKey is the address a limit counts: IPv4 (or IPv4-mapped) exactly,
+// IPv6 by /64.
+func clientKey(a net.Addr) netip.Prefix {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Prefix{}
+	}
+	ip := ap.Addr().Unmap()
+	if ip.Is4() {
+		return netip.PrefixFrom(ip, 32)
+	}
+	p, _ := ip.Prefix(64)
+	return p
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		key := clientKey(c.RemoteAddr())
+		l.mu.Lock()
+		ok := (l.total <= 0 || l.n < l.total) && (l.perIP <= 0 || l.count[key] < l.perIP)
+		if ok {
+			l.n++
+			l.count[key]++
+		}
+		l.mu.Unlock()
+		if !ok {
+			l.log.Info("connection refused: too many connections", "ip", key.String())
+			c.Close()
+			continue
+		}
+		return &limitedConn{Conn: c, l: l, key: key}, nil
+	}
+}
+
+func (l *limitListener) release(key netip.Prefix) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n--
+	if l.count[key]--; l.count[key] <= 0 {
+		delete(l.count, key)
+	}
+}
+
+type limitedConn struct {
+	net.Conn
+	l    *limitListener
+	key  netip.Prefix
+	once sync.Once
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.l.release(c.key) })
+	return err
+}
