@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/kantorpos/kantorpos/internal/logfield"
+
 	"github.com/kantorpos/kantorpos/internal/admin"
 	"github.com/kantorpos/kantorpos/internal/store"
 )
@@ -89,15 +91,5 @@ func remoteIP(r *http.Request) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-// sanitize makes a client-supplied value safe for one log field.
-func sanitize(s string) string {
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-}
+// sanitize makes a client-supplied string safe for one log field.
+func sanitize(s string) string { return logfield.Clean(s, 200) }

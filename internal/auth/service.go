@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"strings"
 	"time"
+
+	"github.com/kantorpos/kantorpos/internal/logfield"
 )
 
 // Errors returned by Service.Authenticate. Protocol code maps them to its
@@ -144,15 +145,5 @@ func (s *Service) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// sanitize makes a client-supplied name safe for one log field.
-func sanitize(s string) string {
-	if len(s) > 100 {
-		s = s[:100] + "…"
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-}
+// sanitize makes a client-supplied string safe for one log field.
+func sanitize(s string) string { return logfield.Clean(s, 100) }

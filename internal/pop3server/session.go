@@ -11,9 +11,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/kantorpos/kantorpos/internal/logfield"
 )
 
 // state is a POP3 session state (RFC 1939 3).
@@ -271,14 +272,4 @@ func (c *deadlineConn) interrupt() {
 }
 
 // sanitize makes a client-supplied string safe for one log field.
-func sanitize(s string) string {
-	if len(s) > 100 {
-		s = s[:100] + "…"
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-}
+func sanitize(s string) string { return logfield.Clean(s, 100) }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kantorpos/kantorpos/internal/logfield"
+
 	"github.com/kantorpos/kantorpos/internal/mailaddr"
 )
 
@@ -86,14 +88,4 @@ func commentSafe(s string) string {
 }
 
 // sanitize makes a client-supplied string safe for one log field.
-func sanitize(s string) string {
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-}
+func sanitize(s string) string { return logfield.Clean(s, 200) }
