@@ -196,7 +196,7 @@ func (s *Store) openSQLite(o Options) error {
 	r.SetMaxOpenConns(o.MaxConns)
 	r.SetMaxIdleConns(o.MaxConns)
 	s.db, s.wdb, s.d = r, w, sqliteDialect()
-	s.rstmts, s.wstmts = newStmtCache(r), newStmtCache(w)
+	s.rstmts, s.wstmts = newStmtCache(r, false), newStmtCache(w, true)
 	return nil
 }
 

@@ -16,6 +16,10 @@ type stmtCache struct {
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
 	uses  map[string]int
+	// deferred: queries are prepared later by the caller (pending), not
+	// by get's caller; due lists those that reached stmtCacheAfter uses.
+	deferred bool
+	due      []string
 }
 
 const (
@@ -24,8 +28,8 @@ const (
 	stmtCacheUses  = 4096 // distinct queries counted before the counts restart
 )
 
-func newStmtCache(db *sql.DB) *stmtCache {
-	return &stmtCache{db: db, stmts: map[string]*sql.Stmt{}, uses: map[string]int{}}
+func newStmtCache(db *sql.DB, deferred bool) *stmtCache {
+	return &stmtCache{db: db, deferred: deferred, stmts: map[string]*sql.Stmt{}, uses: map[string]int{}}
 }
 
 // get returns the prepared statement of query, if there is one, and
@@ -46,6 +50,9 @@ func (c *stmtCache) get(query string) (st *sql.Stmt, prepare bool) {
 		clear(c.uses)
 	}
 	c.uses[query]++
+	if c.deferred && c.uses[query] == stmtCacheAfter && len(c.stmts)+len(c.due) < stmtCacheMax {
+		c.due = append(c.due, query)
+	}
 	return nil, c.uses[query] >= stmtCacheAfter
 }
 
@@ -68,17 +75,14 @@ func (c *stmtCache) prepare(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
-// pending returns the queries counted often enough to be prepared.
+// pending returns, and forgets, the queries that reached stmtCacheAfter
+// uses since the last call.
 func (c *stmtCache) pending() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []string
-	for q, n := range c.uses {
-		if n >= stmtCacheAfter && c.stmts[q] == nil && len(c.stmts)+len(out) < stmtCacheMax {
-			out = append(out, q)
-		}
-	}
-	return out
+	due := c.due
+	c.due = nil
+	return due
 }
 
 func (c *stmtCache) close() {

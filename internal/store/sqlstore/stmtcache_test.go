@@ -37,6 +37,9 @@ func TestStmtCache(t *testing.T) {
 	if n := count(s.wstmts); n == 0 {
 		t.Error("no write statement was prepared")
 	}
+	if due := s.wstmts.pending(); len(due) != 0 {
+		t.Errorf("write statements left due after the commits: %q", due)
+	}
 	// Queries used fewer than three times stay out.
 	for range stmtCacheAfter - 1 {
 		rows, err := s.query(ctx, "SELECT 1000")
