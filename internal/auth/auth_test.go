@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -252,6 +253,14 @@ func TestVerifiedCache(t *testing.T) {
 	}
 	if !c.Hit("u@example.test", strings.Repeat("x", 10), "$h") {
 		t.Error("the newest entry was dropped")
+	}
+	// At capacity a tenth is dropped at once, not one entry per Add.
+	big := NewVerifiedCache(time.Hour, 100, clk)
+	for i := range 101 {
+		big.Add("u@example.test", fmt.Sprint(i), "$h")
+	}
+	if n := big.Len(); n != 91 {
+		t.Errorf("after 101 Adds to a cache of 100: %d entries, want 91", n)
 	}
 	var none *VerifiedCache = NewVerifiedCache(0, 0, clk)
 	none.Add("a@b", "pw", "$h")

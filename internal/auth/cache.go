@@ -86,15 +86,17 @@ func (v *VerifiedCache) Add(username, password, hash string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if len(v.entries) >= v.max {
+		// Full: drop the expired entries, and if that is not a tenth,
+		// arbitrary ones (map order) down to 90%, so that the next Adds
+		// do not scan the map again. A dropped entry costs its owner one
+		// more hash.
 		for e, exp := range v.entries {
 			if now.After(exp) {
 				delete(v.entries, e)
 			}
 		}
-		// Still full: drop arbitrary entries (map order), which only costs
-		// their owners one more hash.
 		for e := range v.entries {
-			if len(v.entries) < v.max {
+			if len(v.entries) <= v.max-max(v.max/10, 1) {
 				break
 			}
 			delete(v.entries, e)
