@@ -3,7 +3,6 @@ package blob
 import (
 	"io"
 	"os"
-	"sync/atomic"
 	"syscall"
 )
 
@@ -11,8 +10,11 @@ import (
 // opened for every message an IMAP FETCH or a POP3 RETR sends, and
 // *os.File's open (poller registration attempt, non-blocking mode) and
 // close cost several more system calls than a regular file needs.
+//
+// Like the *os.File it replaces for this, it has one owner: Close must not
+// race with reads.
 type fdReader struct {
-	fd   atomic.Int64 // -1 once closed
+	fd   int // -1 once closed
 	size int64
 	off  int64
 }
@@ -34,15 +36,13 @@ func openFile(path string) (Reader, error) {
 		syscall.Close(fd)
 		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
 	}
-	r := &fdReader{size: st.Size}
-	r.fd.Store(int64(fd))
-	return r, nil
+	return &fdReader{fd: fd, size: st.Size}, nil
 }
 
 func (r *fdReader) Size() int64 { return r.size }
 
 func (r *fdReader) ReadAt(p []byte, off int64) (int, error) {
-	fd := int(r.fd.Load())
+	fd := r.fd
 	if fd < 0 {
 		return 0, os.ErrClosed
 	}
@@ -83,9 +83,10 @@ func (r *fdReader) Read(p []byte) (int, error) {
 }
 
 func (r *fdReader) Close() error {
-	fd := r.fd.Swap(-1)
+	fd := r.fd
 	if fd < 0 {
 		return os.ErrClosed
 	}
-	return syscall.Close(int(fd))
+	r.fd = -1
+	return syscall.Close(fd)
 }

@@ -394,7 +394,7 @@ func blankLine(b []byte) (int, bool) {
 			return i + 2, true
 		case bytes.HasPrefix(b[i:], []byte("\n")):
 			return i + 1, true
-		case len(b)-i < 2 && len(b) > 0:
+		case len(b)-i < 2:
 			// "\r" or nothing after the last LF: the next read decides.
 			return 0, false
 		}
