@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kantorpos/kantorpos/internal/clientaddr"
+
 	"github.com/kantorpos/kantorpos/internal/clock"
 )
 
@@ -73,16 +75,6 @@ func NewLimiter(cfg LimiterConfig, c clock.Clock) *Limiter {
 	return &Limiter{cfg: cfg, clock: c, entries: map[netip.Prefix]*limitEntry{}}
 }
 
-func key(ip netip.Addr) netip.Prefix {
-	ip = ip.Unmap()
-	bits := 32
-	if ip.Is6() {
-		bits = 64
-	}
-	p, _ := ip.Prefix(bits)
-	return p
-}
-
 // Check returns how long to wait before verifying a login from ip, and
 // whether the attempt is refused outright.
 func (l *Limiter) Check(ip netip.Addr) (delay time.Duration, refused bool) {
@@ -125,13 +117,13 @@ func (l *Limiter) Failed(ip netip.Addr) {
 // Succeeded forgets the failures of ip.
 func (l *Limiter) Succeeded(ip netip.Addr) {
 	l.mu.Lock()
-	delete(l.entries, key(ip))
+	delete(l.entries, clientaddr.Prefix(ip))
 	l.mu.Unlock()
 }
 
 // entry returns the live entry for ip, creating it when create is set.
 func (l *Limiter) entry(ip netip.Addr, create bool) *limitEntry {
-	k := key(ip)
+	k := clientaddr.Prefix(ip)
 	now := l.clock.Now()
 	e := l.entries[k]
 	if e != nil && now.Sub(e.first) > l.cfg.Window {

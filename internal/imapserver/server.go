@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kantorpos/kantorpos/internal/clientaddr"
+
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
@@ -314,7 +316,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ip := addrIP(c.RemoteAddr())
+		ip := clientaddr.FromNet(c.RemoteAddr())
 		if !l.s.acquireIP(ip) {
 			go l.s.refuse(c, l.tls)
 			continue
@@ -338,20 +340,8 @@ func (s *Server) refuse(c net.Conn, implicitTLS bool) {
 		}
 		c = tc
 	}
-	s.log.Warn("connection refused: too many from address", "ip", addrIP(c.RemoteAddr()).String())
+	s.log.Warn("connection refused: too many from address", "ip", clientaddr.FromNet(c.RemoteAddr()).String())
 	fmt.Fprintf(c, "* BYE [UNAVAILABLE] Too many connections from your address\r\n")
-}
-
-func addrIP(a net.Addr) netip.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		ip, _ := netip.AddrFromSlice(ta.IP)
-		return ip.Unmap()
-	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
 }
 
 // trackedConn is a client connection as the server sees it under any TLS

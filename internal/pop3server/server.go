@@ -34,6 +34,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kantorpos/kantorpos/internal/clientaddr"
+
 	"github.com/emersion/go-sasl"
 
 	"github.com/kantorpos/kantorpos/internal/auth"
@@ -237,7 +239,7 @@ func isTemporary(err error) bool {
 }
 
 func (srv *Server) startConn(c net.Conn) {
-	ip := remoteIP(c)
+	ip := clientaddr.FromNet(c.RemoteAddr())
 	srv.mu.Lock()
 	if srv.closing {
 		srv.mu.Unlock()
@@ -335,14 +337,4 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	srv.mu.Unlock()
 	<-done
 	return ctx.Err()
-}
-
-func remoteIP(c net.Conn) netip.Addr {
-	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		return ta.AddrPort().Addr().Unmap()
-	}
-	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-		return ap.Addr().Unmap()
-	}
-	return netip.Addr{}
 }

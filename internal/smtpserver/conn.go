@@ -131,13 +131,3 @@ func baseConn(nc net.Conn) *conn {
 }
 
 // addrIP returns the IP of a net.Addr, or the zero Addr.
-func addrIP(a net.Addr) netip.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		ip, _ := netip.AddrFromSlice(ta.IP)
-		return ip.Unmap()
-	}
-	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-		return ap.Addr().Unmap()
-	}
-	return netip.Addr{}
-}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/kantorpos/kantorpos/internal/clientaddr"
 )
 
 // limitListener accepts connections within the total and per-IP limits and
@@ -26,24 +28,14 @@ func newLimitListener(l net.Listener, s *Server) *limitListener {
 	return &limitListener{Listener: l, srv: s, perIP: map[netip.Prefix]int{}, conns: map[*conn]struct{}{}}
 }
 
-// ipKey groups an IPv6 address by its /64, as one host usually has a whole /64.
-func ipKey(ip netip.Addr) netip.Prefix {
-	bits := 32
-	if ip.Is6() {
-		bits = 64
-	}
-	p, _ := ip.Prefix(bits)
-	return p
-}
-
 func (l *limitListener) Accept() (net.Conn, error) {
 	for {
 		nc, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
-		ip := addrIP(nc.RemoteAddr())
-		key := ipKey(ip)
+		ip := clientaddr.FromNet(nc.RemoteAddr())
+		key := clientaddr.Prefix(ip)
 		l.mu.Lock()
 		over := ""
 		switch {

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+
+	"github.com/kantorpos/kantorpos/internal/clientaddr"
 )
 
 // limitListener refuses connections beyond a number per client address
@@ -25,28 +27,13 @@ func newLimitListener(ln net.Listener, perIP, total int, log *slog.Logger) *limi
 	return &limitListener{Listener: ln, perIP: perIP, total: total, log: log, count: map[netip.Prefix]int{}}
 }
 
-// clientKey is the address a limit counts: IPv4 (or IPv4-mapped) exactly,
-// IPv6 by /64.
-func clientKey(a net.Addr) netip.Prefix {
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.Prefix{}
-	}
-	ip := ap.Addr().Unmap()
-	if ip.Is4() {
-		return netip.PrefixFrom(ip, 32)
-	}
-	p, _ := ip.Prefix(64)
-	return p
-}
-
 func (l *limitListener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
-		key := clientKey(c.RemoteAddr())
+		key := clientaddr.Prefix(clientaddr.FromNet(c.RemoteAddr()))
 		l.mu.Lock()
 		ok := (l.total <= 0 || l.n < l.total) && (l.perIP <= 0 || l.count[key] < l.perIP)
 		if ok {

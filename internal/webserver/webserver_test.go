@@ -194,20 +194,3 @@ func TestConnectionLimits(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-func TestClientKey(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ addr, want string }{
-		{"192.0.2.7:80", "192.0.2.7/32"},
-		{"[::ffff:192.0.2.7]:80", "192.0.2.7/32"},
-		{"[2001:db8:1:2:3:4:5:6]:443", "2001:db8:1:2::/64"},
-	} {
-		a, err := net.ResolveTCPAddr("tcp", tc.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := clientKey(a).String(); got != tc.want {
-			t.Errorf("clientKey(%s) = %s, want %s", tc.addr, got, tc.want)
-		}
-	}
-}
