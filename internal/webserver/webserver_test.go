@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kantorpos/kantorpos/internal/testutil"
+
 	"github.com/kantorpos/kantorpos/internal/acmecert"
 	"github.com/kantorpos/kantorpos/internal/admin"
 	"github.com/kantorpos/kantorpos/internal/tlsconf"
@@ -177,20 +179,13 @@ func TestConnectionLimits(t *testing.T) {
 	}
 	held[0].Close()
 	// The slot is released once the server notices the close.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.WaitFor(t, 5*time.Second, "a connection served after one closed", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
-			t.Fatal(err)
+			return false
 		}
+		defer c.Close()
 		resp, err := get(c)
-		c.Close()
-		if err == nil && strings.HasPrefix(resp, "HTTP/1.1 ") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no connection served after one closed: %q, %v", resp, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && strings.HasPrefix(resp, "HTTP/1.1 ")
+	})
 }
