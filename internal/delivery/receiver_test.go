@@ -212,6 +212,12 @@ func (c *recConn) Read(p []byte) (int, error) {
 // Write drops "250-KEYWORD" lines for hidden keywords. go-smtp writes one
 // reply line per Write, so line-wise filtering of whole writes suffices.
 func (c *recConn) Write(p []byte) (int, error) {
+	if bytes.HasPrefix(p, []byte("221 ")) {
+		// The reply to QUIT: the client closes its side once it reads it,
+		// before this server gets to close; the connection stops counting
+		// now, or a new one the client opens at once would seem to overlap.
+		c.uncount()
+	}
 	if len(c.hide) == 0 || !bytes.HasSuffix(p, []byte("\r\n")) {
 		return c.Conn.Write(p)
 	}
@@ -234,12 +240,17 @@ func (c *recConn) Write(p []byte) (int, error) {
 }
 
 func (c *recConn) Close() error {
+	c.uncount()
+	return c.Conn.Close()
+}
+
+// uncount takes the connection out of the open count, once.
+func (c *recConn) uncount() {
 	c.once.Do(func() {
 		c.r.mu.Lock()
 		c.r.open--
 		c.r.mu.Unlock()
 	})
-	return c.Conn.Close()
 }
 
 // session implements smtp.Session and smtp.AuthSession.
