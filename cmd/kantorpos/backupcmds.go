@@ -61,7 +61,7 @@ func cmdBackup(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	res, err := backup.Run(ctx, backup.Options{DataDir: c.DataDir, Dir: pos[0], ConfigFile: d.config, Keep: *keep,
-		Version: version, Workers: *workers, Progress: newProgress(e)})
+		Version: buildVersion(), Workers: *workers, Progress: newProgress(e)})
 	if res != nil {
 		m := res.Manifest
 		fmt.Fprintf(e.stdout, "backup %s of %s into %s\n", m.Generation, c.DataDir, pos[0])

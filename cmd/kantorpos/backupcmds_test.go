@@ -15,6 +15,9 @@ func TestBackupAndMailCommands(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	data, bdir, restored := filepath.Join(dir, "data"), filepath.Join(dir, "backup"), filepath.Join(dir, "restored")
+	if err := os.Mkdir(data, 0o700); err != nil { // admin commands never create it
+		t.Fatal(err)
+	}
 	mboxFile := filepath.Join(dir, "old.mbox")
 	os.WriteFile(mboxFile, []byte("From a@x Thu Nov 26 10:00:00 2026\nStatus: RO\nSubject: one\n\nhello\n\n"+
 		"From b@x Thu Nov 26 11:00:00 2026\nSubject: two\n\n>From quoted\n"), 0o600)

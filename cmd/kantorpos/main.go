@@ -16,8 +16,9 @@ import (
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version may be set at build time with -ldflags "-X main.version=...";
+// otherwise buildVersion reads it from the build information.
+var version = ""
 
 // command is one subcommand. Commands with sub-verbs (domain add) are
 // commands named "domain" whose run dispatches on the next argument.
@@ -37,6 +38,34 @@ type env struct {
 	stdinIsTerminal bool
 	// stdoutIsTerminal says whether long jobs may draw a progress bar.
 	stdoutIsTerminal bool
+	// getenv reads the environment (nil: an empty one); systemConfig is
+	// the configuration file used when neither -config nor
+	// KANTORPOS_CONFIG names one and it exists ("" for none).
+	getenv       func(string) string
+	systemConfig string
+}
+
+// SystemConfig is where the Debian package installs the configuration.
+const SystemConfig = "/etc/kantorpos/kantorpos.toml"
+
+// configPath is the configuration file of a command: the -config flag,
+// else $KANTORPOS_CONFIG, else the system's file when it exists, else ""
+// (built-in defaults).
+func (e *env) configPath(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if e.getenv != nil {
+		if p := e.getenv("KANTORPOS_CONFIG"); p != "" {
+			return p
+		}
+	}
+	if e.systemConfig != "" {
+		if _, err := os.Stat(e.systemConfig); err == nil {
+			return e.systemConfig
+		}
+	}
+	return ""
 }
 
 func commands() []command {
@@ -71,7 +100,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stdinIsTerminal: isTerminal(os.Stdin),
-		stdoutIsTerminal: isTerminal(os.Stdout)}
+		stdoutIsTerminal: isTerminal(os.Stdout), getenv: os.Getenv, systemConfig: SystemConfig}
 	os.Exit(run(ctx, e, os.Args[1:]))
 }
 
@@ -129,7 +158,7 @@ func cmdHelp(_ context.Context, e *env, args []string) error {
 }
 
 func cmdVersion(_ context.Context, e *env, _ []string) error {
-	fmt.Fprintf(e.stdout, "kantorpos %s\n", version)
+	fmt.Fprintf(e.stdout, "kantorpos %s\n", buildVersion())
 	return nil
 }
 

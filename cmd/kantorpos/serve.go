@@ -26,7 +26,7 @@ const (
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "serve")
-	path := fs.String("config", "", "configuration `file` (default: built-in defaults)")
+	path := fs.String("config", "", "configuration `file` (default: $KANTORPOS_CONFIG, else "+SystemConfig+" if present, else built-in defaults)")
 	dev := fs.Bool("dev", false, "development mode: loopback, high ports, ./kantorpos-data, a demo account")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to `file` until the server stops (for benchmarks)")
 	if err := fs.Parse(args); err != nil {
@@ -43,7 +43,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	case *dev:
 		c = config.Dev()
 	default:
-		c, err = config.Load(*path)
+		c, err = config.Load(e.configPath(*path))
 		if err != nil {
 			return err
 		}
@@ -148,9 +148,9 @@ func printListeners(e *env, srv *server.Server, dev bool, demoPassword string) {
 	if dev {
 		mode = " in development mode (loopback only, plaintext logins allowed on loopback)"
 	}
-	v := "version " + version
-	if version == "dev" {
-		v = "(development build)"
+	v := buildVersion()
+	if dev {
+		v += ", a development build"
 	}
 	fmt.Fprintf(e.stdout, "kantorpos %s is running%s.\n", v, mode)
 	for _, n := range names {
@@ -172,8 +172,10 @@ func printListeners(e *env, srv *server.Server, dev bool, demoPassword string) {
 		if a, ok := addrs["admin"]; ok {
 			fmt.Fprintf(e.stdout, "Admin web page: http://%s/ (sign in as the demo account)\n", a)
 		}
+		fmt.Fprintln(e.stdout, "Stop with Ctrl-C.")
+		return
 	}
-	fmt.Fprintln(e.stdout, "Stop with Ctrl-C.")
+	fmt.Fprintln(e.stdout, "Stop with SIGTERM (systemctl stop, or Ctrl-C); SIGHUP reloads the certificates.")
 }
 
 func listenerOrder(n string) int {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -28,20 +29,25 @@ type dataFlags struct {
 }
 
 func (d *dataFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&d.config, "config", "", "configuration `file` (default: built-in defaults)")
+	fs.StringVar(&d.config, "config", "", "configuration `file` (default: $KANTORPOS_CONFIG, else "+SystemConfig+" if present, else built-in defaults)")
 	fs.StringVar(&d.data, "data", "", "data `directory` (overrides the configuration)")
 	fs.BoolVar(&d.dev, "dev", false, "use the data of `kantorpos serve -dev` (./kantorpos-data)")
 }
 
-// load resolves the configuration. Without -config, -data or -dev, a
+// load resolves the configuration: -config, $KANTORPOS_CONFIG or the
+// system's file (see env.configPath). Without any, nor -data or -dev, a
 // ./kantorpos-data made by `serve -dev` is used when there is one, so a
 // newcomer's admin commands reach the server they just started.
 func (d *dataFlags) load(e *env) (config.Config, error) {
 	var c config.Config
 	var err error
+	path := ""
+	if !d.dev {
+		path = e.configPath(d.config)
+	}
 	switch {
-	case d.config != "":
-		c, err = config.Load(d.config)
+	case path != "":
+		c, err = config.Load(path)
 	case d.dev:
 		c = config.Dev()
 	default:
@@ -62,11 +68,27 @@ func (d *dataFlags) load(e *env) (config.Config, error) {
 	return c, nil
 }
 
+// requireDataDir refuses to work on a data directory that does not exist:
+// admin commands never create one (only serve does), so that a mistyped
+// or missing -config cannot make a database that no server reads.
+func requireDataDir(c config.Config) error {
+	fi, err := os.Stat(c.DataDir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("data directory %s does not exist: name the server's configuration with -config FILE (or KANTORPOS_CONFIG), or start `kantorpos serve` once to create it", c.DataDir)
+	case err != nil:
+		return fmt.Errorf("data directory: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("data directory %s is not a directory", c.DataDir)
+	}
+	return nil
+}
+
 // openOps opens the store of a configuration for an admin command.
 func openOps(ctx context.Context, e *env, c config.Config) (*admin.Ops, func(), error) {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("data directory: %w", err)
+	if err := requireDataDir(c); err != nil {
+		return nil, nil, err
 	}
 	var blobs blob.Store // PostgreSQL: bodies are in the database
 	if c.Storage.Driver != "postgres" {

@@ -100,8 +100,10 @@ func (o *Ops) DNSRecords(ctx context.Context, domain string) ([]mailauth.Record,
 		return nil, err
 	}
 	p := o.Published
-	if p.Hostname == "" {
-		return nil, errors.New("no host name configured")
+	if !config.IsFQDN(p.Hostname) {
+		// An MX record must name a host others can look up, never
+		// localhost.localdomain.
+		return nil, fmt.Errorf("hostname %q is not a fully qualified host name: set hostname in the configuration (-config FILE)", p.Hostname)
 	}
 	return mailauth.Records(mailauth.RecordParams{
 		Domain: d, Hostname: p.Hostname, Keys: keys, Now: o.now(), RetireAfter: o.retireAfter(),

@@ -207,9 +207,11 @@ type Auth struct {
 
 // Default returns the built-in configuration.
 func Default() Config {
+	// The machine's name when it is a fully qualified one; otherwise the
+	// configuration must name the host (Validate says so).
 	host, _ := os.Hostname()
-	if host == "" || !strings.Contains(host, ".") {
-		host = "localhost.localdomain"
+	if !IsFQDN(host) {
+		host = ""
 	}
 	return Config{
 		Hostname: host,
@@ -295,15 +297,26 @@ func Decode(data []byte, c *Config) error {
 	if und := md.Undecoded(); len(und) > 0 {
 		var msgs []string
 		for _, k := range und {
-			msgs = append(msgs, fmt.Sprintf("unknown key %q%s", k.String(), keyLine(data, k)))
+			msg := fmt.Sprintf("unknown key %q", k.String())
+			if n := KeyLine(data, k.String()); n > 0 {
+				msg += fmt.Sprintf(" at line %d", n)
+			}
+			msgs = append(msgs, msg)
 		}
 		return errors.New(strings.Join(msgs, "; "))
 	}
-	return c.Validate()
+	err = c.Validate()
+	var ps Problems
+	if errors.As(err, &ps) {
+		return ps.WithLines(data)
+	}
+	return err
 }
 
-// keyLine finds the line where a dotted key is set, for error messages.
-func keyLine(data []byte, k toml.Key) string {
+// KeyLine finds the line where a dotted key ("queue.retry_interval") is
+// set, or its table starts; 0 if the text does not set it.
+func KeyLine(data []byte, key string) int {
+	k := strings.Split(key, ".")
 	last := k[len(k)-1]
 	section := strings.Join(k[:len(k)-1], ".")
 	current := ""
@@ -311,41 +324,45 @@ func keyLine(data []byte, k toml.Key) string {
 		l := strings.TrimSpace(line)
 		if strings.HasPrefix(l, "[") {
 			current = strings.Trim(l, "[] ")
-			if len(k) > 1 && current == strings.Join(k, ".") {
-				return fmt.Sprintf(" at line %d", i+1)
+			if len(k) > 1 && current == key {
+				return i + 1
 			}
 			continue
 		}
 		name, _, ok := strings.Cut(l, "=")
 		if ok && strings.Trim(strings.TrimSpace(name), `"`) == last && current == section {
-			return fmt.Sprintf(" at line %d", i+1)
+			return i + 1
 		}
 	}
-	return ""
+	return 0
 }
 
-// Validate checks values that decode but make no sense.
+// Validate checks values that decode but make no sense. Its error is a
+// Problems, each naming the key it is about.
 func (c *Config) Validate() error {
-	var errs []string
-	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
-	if c.Hostname == "" || strings.ContainsAny(c.Hostname, " /@") {
-		bad("hostname %q is not a host name", c.Hostname)
+	var probs Problems
+	bad := func(key, f string, a ...any) { probs = append(probs, Problem{Key: key, Msg: fmt.Sprintf(f, a...)}) }
+	switch {
+	case c.Hostname == "":
+		bad("hostname", "hostname is not set: name this server as it is known in DNS (hostname = \"mail.example.org\"); its MX records and certificates use it")
+	case !IsFQDN(c.Hostname):
+		bad("hostname", "hostname %q is not a fully qualified host name (like mail.example.org)", c.Hostname)
 	}
 	if c.DataDir == "" {
-		bad("data_dir is empty")
+		bad("data_dir", "data_dir is empty")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		bad("log.level %q: want debug, info, warn or error", c.Log.Level)
+		bad("log.level", "log.level %q: want debug, info, warn or error", c.Log.Level)
 	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
-		bad("log.format %q: want text or json", c.Log.Format)
+		bad("log.format", "log.format %q: want text or json", c.Log.Format)
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		bad("tls.cert_file and tls.key_file go together")
+		bad("tls.cert_file", "tls.cert_file and tls.key_file go together")
 	}
 	if c.TLS.ACME {
 		c.validateACME(bad)
@@ -354,72 +371,170 @@ func (c *Config) Validate() error {
 	case "sqlite":
 	case "postgres":
 		if c.Storage.DSN == "" {
-			bad("storage.dsn is required with driver postgres")
+			bad("storage.dsn", "storage.dsn is required with driver postgres")
 		}
 	default:
-		bad("storage.driver %q: want sqlite or postgres", c.Storage.Driver)
+		bad("storage.driver", "storage.driver %q: want sqlite or postgres", c.Storage.Driver)
 	}
-	for name, addr := range map[string]string{
-		"smtp.listen": c.SMTP.Listen, "submission.listen": c.Submission.Listen, "submission.listen_tls": c.Submission.ListenTLS,
-		"imap.listen": c.IMAP.Listen, "imap.listen_tls": c.IMAP.ListenTLS, "pop3.listen": c.POP3.Listen,
-		"pop3.listen_tls": c.POP3.ListenTLS, "admin.listen": c.Admin.Listen,
-		"web.listen": c.Web.Listen, "web.listen_tls": c.Web.ListenTLS,
+	type bound struct{ key, host, port string }
+	var binds []bound
+	for _, l := range c.ListenAddrs() {
+		host, port, err := net.SplitHostPort(l.Addr)
+		if err != nil {
+			bad(l.Key, "%s %q: %v", l.Key, l.Addr, err)
+			continue
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			bad(l.Key, "%s %q: bad port", l.Key, l.Addr)
+			continue
+		}
+		if port == "0" {
+			continue // an ephemeral port never clashes
+		}
+		for _, o := range binds {
+			if o.port == port && (o.host == host || wildcardHost(o.host) || wildcardHost(host)) {
+				bad(l.Key, "%s %q: the same port on the same address as %s", l.Key, l.Addr, o.key)
+				break
+			}
+		}
+		binds = append(binds, bound{l.Key, host, port})
+	}
+	for _, ia := range []struct {
+		key   string
+		on    bool
+		addrs []string
+	}{
+		{"submission.allow_insecure_auth", c.Submission.AllowInsecureAuth, []string{c.Submission.Listen}},
+		{"imap.allow_insecure_auth", c.IMAP.AllowInsecureAuth, []string{c.IMAP.Listen}},
+		{"pop3.allow_insecure_auth", c.POP3.AllowInsecureAuth, []string{c.POP3.Listen}},
 	} {
-		if addr == "" {
-			continue // disabled
+		for _, a := range ia.addrs {
+			if ia.on && a != "" && !LoopbackAddr(a) {
+				bad(ia.key, "%s: plaintext passwords on %q, which other hosts reach: allowed on loopback addresses only", ia.key, a)
+			}
 		}
-		if _, port, err := net.SplitHostPort(addr); err != nil {
-			bad("%s %q: %v", name, addr, err)
-		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			bad("%s %q: bad port", name, addr)
-		}
+	}
+	if c.SMTP.Postmaster != "" && !isMailbox(c.SMTP.Postmaster) {
+		bad("smtp.postmaster", "smtp.postmaster %q is not an address (user@domain)", c.SMTP.Postmaster)
 	}
 	if c.Admin.Listen != "" && !c.Admin.TLS && !LoopbackAddr(c.Admin.Listen) {
-		bad("admin.listen %q is reachable from other hosts: set admin.tls = true (or listen on 127.0.0.1)", c.Admin.Listen)
+		bad("admin.listen", "admin.listen %q is reachable from other hosts: set admin.tls = true (or listen on 127.0.0.1)", c.Admin.Listen)
 	}
 	if c.SMTP.MaxMessageSize < 64<<10 {
-		bad("smtp.max_message_size must be at least 64KiB (RFC 5321 4.5.3.1.7)")
+		bad("smtp.max_message_size", "smtp.max_message_size must be at least 64KiB (RFC 5321 4.5.3.1.7)")
 	}
 	if c.SMTP.MaxRecipients < 100 {
-		bad("smtp.max_recipients must be at least 100 (RFC 5321 4.5.3.1.8)")
+		bad("smtp.max_recipients", "smtp.max_recipients must be at least 100 (RFC 5321 4.5.3.1.8)")
 	}
 	if c.SMTP.MaxReceivedHeaders < 25 {
-		bad("smtp.max_received_headers must be at least 25")
+		bad("smtp.max_received_headers", "smtp.max_received_headers must be at least 25")
 	}
 	if c.SMTP.CommandTimeout.D() < time.Minute {
-		bad("smtp.command_timeout must be at least 1m")
+		bad("smtp.command_timeout", "smtp.command_timeout must be at least 1m")
 	}
 	if c.IMAP.IdleTimeout.D() < 30*time.Minute {
-		bad("imap.idle_timeout must be at least 30m (RFC 9051 5.4)")
+		bad("imap.idle_timeout", "imap.idle_timeout must be at least 30m (RFC 9051 5.4)")
 	}
 	if c.Queue.RetryInterval.D() <= 0 || c.Queue.MaxAge.D() < c.Queue.RetryInterval.D() {
-		bad("queue.retry_interval must be positive and below queue.max_age")
+		bad("queue.retry_interval", "queue.retry_interval must be positive and below queue.max_age")
 	}
 	if c.Queue.Port <= 0 || c.Queue.Port > 65535 {
-		bad("queue.port %d out of range", c.Queue.Port)
+		bad("queue.port", "queue.port %d out of range", c.Queue.Port)
 	}
 	if c.Relay.Host != "" {
 		switch c.Relay.Mode {
 		case "starttls", "tls", "plain":
 		default:
-			bad("relay.mode %q: want starttls, tls or plain", c.Relay.Mode)
+			bad("relay.mode", "relay.mode %q: want starttls, tls or plain", c.Relay.Mode)
 		}
 	}
 	for i, r := range c.Relay.Routes {
 		switch {
 		case r.Domain == "" || r.Host == "":
-			bad("relay.routes[%d]: domain and host are required", i)
+			bad("relay.routes", "relay.routes[%d]: domain and host are required", i)
 		case r.Mode != "" && r.Mode != "starttls" && r.Mode != "tls" && r.Mode != "plain":
-			bad("relay.routes[%d].mode %q: want starttls, tls or plain", i, r.Mode)
+			bad("relay.routes", "relay.routes[%d].mode %q: want starttls, tls or plain", i, r.Mode)
 		}
 	}
 	if c.DNS.Server != "" {
 		if _, _, err := net.SplitHostPort(c.DNS.Server); err != nil {
-			bad("dns.server %q: want host:port", c.DNS.Server)
+			bad("dns.server", "dns.server %q: want host:port", c.DNS.Server)
 		}
 	}
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "; "))
+	if len(probs) > 0 {
+		return probs
 	}
 	return nil
+}
+
+// Listen is one listen address of the configuration, with its key.
+type Listen struct{ Key, Addr string }
+
+// ListenAddrs lists the configured listen addresses (disabled ones left
+// out), in the order of the file.
+func (c *Config) ListenAddrs() []Listen {
+	var out []Listen
+	for _, l := range []Listen{
+		{"smtp.listen", c.SMTP.Listen}, {"submission.listen", c.Submission.Listen}, {"submission.listen_tls", c.Submission.ListenTLS},
+		{"imap.listen", c.IMAP.Listen}, {"imap.listen_tls", c.IMAP.ListenTLS}, {"pop3.listen", c.POP3.Listen},
+		{"pop3.listen_tls", c.POP3.ListenTLS}, {"admin.listen", c.Admin.Listen},
+		{"web.listen", c.Web.Listen}, {"web.listen_tls", c.Web.ListenTLS},
+	} {
+		if l.Addr != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func wildcardHost(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+
+// IsFQDN says whether s is a fully qualified host name that other servers
+// can look up: DNS labels, at least two, not a "localhost" name.
+func IsFQDN(s string) bool {
+	s = strings.TrimSuffix(strings.ToLower(s), ".")
+	if !isDNSName(s) {
+		return false
+	}
+	return s != "localhost.localdomain" && !strings.HasSuffix(s, ".localhost") && !strings.HasSuffix(s, ".localdomain")
+}
+
+// isMailbox is a plain syntax check of user@domain for configuration
+// values (no display name, no brackets).
+func isMailbox(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	return ok && local != "" && !strings.ContainsAny(s, " <>\"\t,;") && isDNSName(domain) && !strings.Contains(domain, "@")
+}
+
+// Problem is one mistake in a configuration: the key it is about ("" for
+// none) and what is wrong. Line is the line of the file that sets the key,
+// when known.
+type Problem struct {
+	Key  string
+	Msg  string
+	Line int
+}
+
+// Problems are the mistakes Validate or a check found.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	msgs := make([]string, len(ps))
+	for i, p := range ps {
+		msgs[i] = p.Msg
+		if p.Line > 0 {
+			msgs[i] += fmt.Sprintf(" (line %d)", p.Line)
+		}
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// WithLines fills in the line of each problem's key from the file's text.
+func (ps Problems) WithLines(data []byte) Problems {
+	for i, p := range ps {
+		if p.Key != "" && p.Line == 0 {
+			ps[i].Line = KeyLine(data, p.Key)
+		}
+	}
+	return ps
 }

@@ -11,14 +11,18 @@ import (
 
 func TestDefaultTextMatchesDefault(t *testing.T) {
 	t.Parallel()
+	// The host name is the machine's when that is fully qualified, else
+	// unset: default.toml leaves it commented out either way.
 	c := Default()
+	c.Hostname = "mx.example.test"
 	if err := Decode([]byte(DefaultText), &c); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(c, Default()) {
-		t.Fatalf("default.toml and Default() differ:\n%+v\n%+v", c, Default())
-	}
 	def := Default()
+	def.Hostname = "mx.example.test"
+	if !reflect.DeepEqual(c, def) {
+		t.Fatalf("default.toml and Default() differ:\n%+v\n%+v", c, def)
+	}
 	if err := def.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -70,9 +74,21 @@ func TestDecode(t *testing.T) {
 		{"acme unknown challenge", "hostname = \"mx.example.test\"\n[tls]\nacme = true\nacme_challenges = [\"dns-01\"]\n", "dns-01", nil},
 		{"acme bad email", "hostname = \"mx.example.test\"\n[tls]\nacme = true\nacme_email = \"postmaster\"\n", "acme_email", nil},
 		{"bad web listen", "[web]\nlisten_tls = \"443\"\n", "web.listen_tls", nil},
+		{"unset hostname", "hostname = \"\"\n", "hostname is not set", nil},
+		{"localhost.localdomain", "hostname = \"localhost.localdomain\"\n", `hostname "localhost.localdomain" is not a fully qualified host name (like mail.example.org) (line 1)`, nil},
+		{"bare hostname", "hostname = \"mail\"\n", "not a fully qualified", nil},
+		{"hostname with a trailing dot", "hostname = \"mx.example.test.\"\n", "", func(c Config) bool { return c.Hostname == "mx.example.test." }},
+		{"postmaster not an address", "[smtp]\npostmaster = \"not an address\"\n", `smtp.postmaster "not an address" is not an address (user@domain) (line 2)`, nil},
+		{"postmaster", "[smtp]\npostmaster = \"pm@example.test\"\n", "", func(c Config) bool { return c.SMTP.Postmaster == "pm@example.test" }},
+		{"insecure auth on a public address", "\n[imap]\nallow_insecure_auth = true\n", "imap.allow_insecure_auth: plaintext passwords on \":143\", which other hosts reach: allowed on loopback addresses only (line 3)", nil},
+		{"insecure auth on loopback", "[submission]\nlisten = \"127.0.0.1:587\"\nallow_insecure_auth = true\n", "", func(c Config) bool { return c.Submission.AllowInsecureAuth }},
+		{"two listeners on one address", "[pop3]\nlisten = \":143\"\n", `pop3.listen ":143": the same port on the same address as imap.listen (line 2)`, nil},
+		{"a wildcard and a specific address", "[pop3]\nlisten = \"127.0.0.1:143\"\n", "the same port on the same address as imap.listen", nil},
+		{"one port on two addresses", "[pop3]\nlisten = \"127.0.0.1:1143\"\n[imap]\nlisten = \"127.0.0.2:1143\"\n", "", func(c Config) bool { return c.IMAP.Listen == "127.0.0.2:1143" }},
 	}
 	for _, tt := range tests {
 		c := Default()
+		c.Hostname = "mx.example.test" // the machine's may be unset
 		err := Decode([]byte(tt.text), &c)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
@@ -101,8 +117,8 @@ func TestLoad(t *testing.T) {
 	if err != nil || c.Hostname != "mx.example.test" || c.SMTP.Listen != ":25" {
 		t.Fatalf("Load = %+v, %v", c, err)
 	}
-	if c, err := Load(""); err != nil || c.DataDir != "/var/lib/kantorpos" {
-		t.Fatalf("Load(\"\") = %v", err)
+	if c, err := Load(""); c.DataDir != "/var/lib/kantorpos" || (err == nil) != IsFQDN(c.Hostname) {
+		t.Fatalf("Load(\"\") = %q, %v", c.Hostname, err)
 	}
 }
 
