@@ -31,7 +31,7 @@ import (
 // server may be running: writes go through the store like APPEND).
 func openStore(ctx context.Context, e *env, c config.Config) (*sqlstore.Store, *blob.FS, error) {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := requireDataDir(c); err != nil {
+	if err := openDataDir(c); err != nil {
 		return nil, nil, err
 	}
 	blobs, err := blob.NewFS(filepath.Join(c.DataDir, "blobs"), int64(c.Storage.MinFreeDisk))

@@ -68,10 +68,12 @@ func (d *dataFlags) load(e *env) (config.Config, error) {
 	return c, nil
 }
 
-// requireDataDir refuses to work on a data directory that does not exist:
-// admin commands never create one (only serve does), so that a mistyped
-// or missing -config cannot make a database that no server reads.
-func requireDataDir(c config.Config) error {
+// openDataDir prepares an admin command to work on a data directory. It
+// refuses one that does not exist: admin commands never create one (only
+// serve does), so that a mistyped or missing -config cannot make a
+// database that no server reads. Run as root, the command then acts as the
+// directory's owner, so it leaves no file the server cannot read.
+func openDataDir(c config.Config) error {
 	fi, err := os.Stat(c.DataDir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -81,13 +83,13 @@ func requireDataDir(c config.Config) error {
 	case !fi.IsDir():
 		return fmt.Errorf("data directory %s is not a directory", c.DataDir)
 	}
-	return nil
+	return becomeDataOwner(c.DataDir)
 }
 
 // openOps opens the store of a configuration for an admin command.
 func openOps(ctx context.Context, e *env, c config.Config) (*admin.Ops, func(), error) {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := requireDataDir(c); err != nil {
+	if err := openDataDir(c); err != nil {
 		return nil, nil, err
 	}
 	var blobs blob.Store // PostgreSQL: bodies are in the database

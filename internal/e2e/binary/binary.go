@@ -138,6 +138,9 @@ type Server struct {
 	Addr map[string]string
 	// LogPath is the file that collects every run's stderr.
 	LogPath string
+	// Credential, when set, runs `serve` as that user (the test runs as
+	// root): a server that is not root, as a service user's would be.
+	Credential *syscall.Credential
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -258,7 +261,7 @@ func (s *Server) StartWith(wrapper []string) {
 	args := append(append([]string{}, wrapper...), s.Bin, "serve", "-config", s.Config)
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: s.Credential}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		s.mu.Unlock()
@@ -306,6 +309,16 @@ func (s *Server) Running() bool {
 	default:
 		return true
 	}
+}
+
+// PID is the process id of the running server (0 when it is not running).
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
 }
 
 // Kill sends SIGKILL to the server (and its process group: a wrapper's
