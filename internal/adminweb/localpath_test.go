@@ -36,7 +36,7 @@ func TestLocalPath(t *testing.T) {
 		{"/" + strings.Repeat("a", maxNext), ""},
 	} {
 		if got := localPath(tt.in); got != tt.want {
-			t.Errorf("localPath(%q) = %q, want %q", tt.in, got, tt.want)
+			t.Errorf("localPath(%.80q) = %.80q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
