@@ -70,7 +70,9 @@ func (s *Server) adminServer() (service, error) {
 // names of its certificate, and the listen address's name.
 func (s *Server) adminHosts() []string {
 	names := append([]string{s.Config.Hostname}, s.Config.TLS.ACMENames...)
-	if h, _, err := net.SplitHostPort(s.Config.Admin.Listen); err == nil && h != "" {
+	// An address in listen is covered by "the address the connection
+	// arrived on"; a name is added.
+	if h, _, err := net.SplitHostPort(s.Config.Admin.Listen); err == nil && h != "" && net.ParseIP(h) == nil {
 		names = append(names, h)
 	}
 	return names
