@@ -14,8 +14,10 @@
 //   - /healthz, /readyz: anyone (load balancers); /metrics: anyone unless
 //     Config.MetricsAuth, then a token or an administrator's session.
 //
-// Cross-origin state-changing requests are refused (Sec-Fetch-Site, Origin)
-// before any of that.
+// Before any of that: a request for a Host that is not one of the
+// listener's names gets 421 (DNS rebinding, host.go), httpguard refuses
+// chunked bodies and non-UTF-8 paths, and cross-origin state-changing
+// requests are refused (Sec-Fetch-Site, Origin).
 package adminweb
 
 import (
@@ -31,6 +33,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/admin"
 	"github.com/kantorpos/kantorpos/internal/auth"
 	"github.com/kantorpos/kantorpos/internal/clock"
+	"github.com/kantorpos/kantorpos/internal/httpguard"
 )
 
 //go:embed templates static
@@ -48,6 +51,11 @@ type Config struct {
 	SessionIdle, SessionMax time.Duration
 	// MaxSessions bounds the sessions kept in memory (default 10000).
 	MaxSessions int
+	// Hosts are the names browsers use to reach the listener (the
+	// server's host name). Requests whose Host is none of these, not a
+	// loopback name or address and not the address the connection
+	// arrived on are refused with 421 (DNS rebinding).
+	Hosts []string
 }
 
 // Deps are the components the handler uses.
@@ -68,6 +76,7 @@ type Handler struct {
 	d        Deps
 	log      *slog.Logger
 	sessions *sessions
+	hosts    map[string]bool // Config.Hosts, as hostName gives them
 	pages    map[string]*template.Template
 	root     http.Handler
 }
@@ -89,7 +98,13 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = 10000
 	}
-	h := &Handler{cfg: cfg, d: d, log: d.Log, sessions: newSessions(d.Clock, cfg.SessionIdle, cfg.SessionMax, cfg.MaxSessions)}
+	h := &Handler{cfg: cfg, d: d, log: d.Log, sessions: newSessions(d.Clock, cfg.SessionIdle, cfg.SessionMax, cfg.MaxSessions),
+		hosts: map[string]bool{}}
+	for _, n := range cfg.Hosts {
+		if n = hostName(n); n != "" {
+			h.hosts[n] = true
+		}
+	}
 	pages, err := parsePages()
 	if err != nil {
 		return nil, err
@@ -106,15 +121,32 @@ func New(cfg Config, d Deps) (*Handler, error) {
 			"origin", sanitize(r.Header.Get("Origin")), "sec_fetch_site", sanitize(r.Header.Get("Sec-Fetch-Site")))
 		writeError(w, http.StatusForbidden, "cross-origin request refused")
 	}))
-	h.root = securityHeaders(cop.Handler(mux))
+	h.root = securityHeaders(httpguard.Requests(h.hostCheck(cop.Handler(mux)), h.log))
 	return h, nil
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.root.ServeHTTP(w, r) }
 
+// filesOnly serves the files of an fs.FS and nothing else: a directory
+// (no listing) and any name the FS cannot open are "not found" (404),
+// never an internal error.
+type filesOnly struct{ fs.FS }
+
+func (f filesOnly) Open(name string) (fs.File, error) {
+	file, err := f.FS.Open(name)
+	if err != nil {
+		return nil, fs.ErrNotExist
+	}
+	if st, err := file.Stat(); err != nil || st.IsDir() {
+		file.Close()
+		return nil, fs.ErrNotExist
+	}
+	return file, nil
+}
+
 func (h *Handler) routes(mux *http.ServeMux) {
 	static, _ := fs.Sub(assets, "static")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(filesOnly{static})))
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /readyz", h.readyz)
 	mux.HandleFunc("GET /metrics", h.metrics)

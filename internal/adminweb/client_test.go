@@ -25,13 +25,3 @@ func TestClientSettings(t *testing.T) {
 		t.Fatalf("client settings:\n%+v\nwant\n%+v", got, want)
 	}
 }
-
-func TestLocalPath(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{"/admin/queue": "/admin/queue", "//evil.example/": "", "https://evil.example": "",
-		"/\\evil.example": "", "": "", "admin": ""} {
-		if got := localPath(in); got != want {
-			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

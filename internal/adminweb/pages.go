@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/kantorpos/kantorpos/internal/auth"
 	"github.com/kantorpos/kantorpos/internal/store"
@@ -89,12 +90,6 @@ type pageData struct {
 // template error gives a clean 500.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
 	d.Now = h.d.Clock.Now()
-	if d.Flash == "" {
-		d.Flash = r.URL.Query().Get("ok")
-	}
-	if d.Error == "" {
-		d.Error = r.URL.Query().Get("err")
-	}
 	var buf bytes.Buffer
 	if err := h.pages[name].Execute(&buf, d); err != nil {
 		h.log.Error("admin: render", "page", name, "err", err)
@@ -141,23 +136,19 @@ func (h *Handler) page(need role, fn pageFunc) http.HandlerFunc {
 	}
 }
 
-// done redirects after a form post (Post/Redirect/Get) with its outcome.
-func (h *Handler) done(w http.ResponseWriter, r *http.Request, to string, err error, okMsg string) {
-	q := url.Values{}
+// done redirects after a form post (Post/Redirect/Get); its outcome waits
+// in the session for the next page.
+func (h *Handler) done(w http.ResponseWriter, r *http.Request, p *principal, to string, err error, okMsg string) {
 	if err != nil {
 		status, msg := errorStatus(err)
 		if status >= 500 {
 			h.log.Error("admin: page action", "path", r.URL.Path, "err", err)
 		}
-		q.Set("err", msg)
+		h.sessions.setFlash(p.sess.id, "", msg)
 	} else {
-		q.Set("ok", okMsg)
+		h.sessions.setFlash(p.sess.id, okMsg, "")
 	}
-	sep := "?"
-	if strings.Contains(to, "?") {
-		sep = "&"
-	}
-	http.Redirect(w, r, to+sep+q.Encode(), http.StatusSeeOther)
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 func (h *Handler) pageRoutes(mux *http.ServeMux) {
@@ -194,15 +185,54 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusOK, "login", pageData{Title: "Sign in", Data: localPath(r.URL.Query().Get("next"))})
+	h.render(w, r, http.StatusOK, "login", pageData{Title: "Sign in", Flash: h.takeNotice(w, r), Data: localPath(r.URL.Query().Get("next"))})
 }
 
-// localPath keeps a redirect target on this site.
+// localPath keeps a redirect target on this site: it returns next when
+// next is a path of ours, else "". Browsers read a Location of "//host",
+// "/\host" or "/<TAB>/host" as another host (the WHATWG URL parser drops
+// tabs and newlines and reads "\" as "/"), so next must be "/" or start
+// with "/" and a path character (RFC 3986 3.3 pchar), be printable ASCII
+// without "\", and, with its percent-escapes decoded, still start that
+// way and hold no control character and no "\".
 func localPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if len(next) > maxNext || !localStart(next) {
 		return ""
 	}
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return ""
+		}
+	}
+	dec, err := url.PathUnescape(next)
+	if err != nil || !localStart(dec) {
+		return ""
+	}
+	for _, c := range dec {
+		if c < ' ' || c == 0x7f || c == '\\' || unicode.IsControl(c) {
+			return ""
+		}
+	}
 	return next
+}
+
+// maxNext bounds a redirect target.
+const maxNext = 2048
+
+// localStart: "/" alone, or "/" and a path character.
+func localStart(s string) bool {
+	return s == "/" || len(s) >= 2 && s[0] == '/' && pchar(s[1])
+}
+
+// pchar reports whether c may start a path segment: RFC 3986 3.3 pchar
+// (unreserved, pct-encoded, sub-delims, ":", "@"), so never "/", "\",
+// "?" or "#".
+func pchar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~%!$&'()*+,;=:@", c) >= 0
 }
 
 // login signs an account in with its mail password, through the shared
@@ -232,6 +262,12 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusServiceUnavailable, "login", pageData{Title: "Sign in", Error: "Signing in is not possible right now.", Data: next})
 		return
 	}
+	// The browser's earlier session, whoever it was for, ends here: a
+	// second sign-in (another account, or the same one again) never
+	// leaves an older session valid behind the new cookie.
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		h.sessions.delete(c.Value)
+	}
 	x := h.sessions.create(acc.ID)
 	h.setCookie(w, x)
 	h.log.Info("admin: signed in", "account", acc.Address, "admin", acc.Admin, "ip", remoteIP(r).String())
@@ -258,5 +294,6 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.clearCookie(w)
-	http.Redirect(w, r, "/login?ok="+url.QueryEscape("Signed out."), http.StatusSeeOther)
+	h.setNotice(w, "signed-out")
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

@@ -51,8 +51,11 @@ func makePager(path string, q admin.ListQuery, page, total int) pager {
 	return p
 }
 
+// data starts a page's data, with the flash messages of the session's
+// last form post.
 func (h *Handler) data(p *principal, title, nav string, d any) pageData {
-	return pageData{Title: title, Nav: nav, Account: p.acc, CSRF: p.sess.csrf, Data: d}
+	ok, errMsg := h.sessions.takeFlash(p.sess.id)
+	return pageData{Title: title, Nav: nav, Account: p.acc, CSRF: p.sess.csrf, Flash: ok, Error: errMsg, Data: d}
 }
 
 func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request, p *principal) {
@@ -85,13 +88,13 @@ func (h *Handler) domainAction(w http.ResponseWriter, r *http.Request, p *princi
 		if err == nil {
 			h.audit(p, "domain added", "domain", name)
 		}
-		h.done(w, r, "/admin/domains", err, "Domain "+name+" added. Publish its DNS records next.")
+		h.done(w, r, p, "/admin/domains", err, "Domain "+name+" added. Publish its DNS records next.")
 	case "delete":
 		err := h.d.Ops.DeleteDomain(r.Context(), name)
 		if err == nil {
 			h.audit(p, "domain deleted", "domain", name)
 		}
-		h.done(w, r, "/admin/domains", err, "Domain "+name+" deleted.")
+		h.done(w, r, p, "/admin/domains", err, "Domain "+name+" deleted.")
 	default:
 		http.Error(w, "unknown action", http.StatusBadRequest)
 	}
@@ -142,12 +145,12 @@ func (h *Handler) accountAction(w http.ResponseWriter, r *http.Request, p *princ
 	case "add":
 		quota, err := parseQuota(f.Get("quota"))
 		if err != nil {
-			h.done(w, r, back, err, "")
+			h.done(w, r, p, back, err, "")
 			return
 		}
 		acc, err := h.d.Ops.AddUser(r.Context(), addr, f.Get("password"))
 		if err != nil {
-			h.done(w, r, back, err, "")
+			h.done(w, r, p, back, err, "")
 			return
 		}
 		h.audit(p, "account added", "account", acc.Address)
@@ -160,7 +163,7 @@ func (h *Handler) accountAction(w http.ResponseWriter, r *http.Request, p *princ
 	case "quota":
 		quota, err := parseQuota(f.Get("quota"))
 		if err != nil {
-			h.done(w, r, back, err, "")
+			h.done(w, r, p, back, err, "")
 			return
 		}
 		c.QuotaBytes, msg = &quota, "Quota of "+addr+" set."
@@ -179,13 +182,13 @@ func (h *Handler) accountAction(w http.ResponseWriter, r *http.Request, p *princ
 			h.sessions.deleteAccount(acc.ID, "")
 			h.audit(p, "account deleted", "account", addr)
 		}
-		h.done(w, r, back, err, "Account "+addr+" deleted with all its mail.")
+		h.done(w, r, p, back, err, "Account "+addr+" deleted with all its mail.")
 		return
 	default:
 		http.Error(w, "unknown action", http.StatusBadRequest)
 		return
 	}
-	h.done(w, r, back, h.apply(r, p, addr, c), msg)
+	h.done(w, r, p, back, h.apply(r, p, addr, c), msg)
 }
 
 func (h *Handler) aliasesPage(w http.ResponseWriter, r *http.Request, p *principal) {
@@ -210,13 +213,13 @@ func (h *Handler) aliasAction(w http.ResponseWriter, r *http.Request, p *princip
 		if err == nil {
 			h.audit(p, "alias added", "alias", addr, "target", target)
 		}
-		h.done(w, r, "/admin/aliases", err, "Alias "+addr+" → "+target+" added.")
+		h.done(w, r, p, "/admin/aliases", err, "Alias "+addr+" → "+target+" added.")
 	case "delete":
 		err := h.d.Ops.DeleteAlias(r.Context(), addr, target)
 		if err == nil {
 			h.audit(p, "alias deleted", "alias", addr, "target", target)
 		}
-		h.done(w, r, "/admin/aliases", err, "Alias "+addr+" → "+target+" deleted.")
+		h.done(w, r, p, "/admin/aliases", err, "Alias "+addr+" → "+target+" deleted.")
 	default:
 		http.Error(w, "unknown action", http.StatusBadRequest)
 	}
@@ -265,7 +268,7 @@ func (h *Handler) queueAction(w http.ResponseWriter, r *http.Request, p *princip
 	if err == nil {
 		h.audit(p, "queue "+action, "id", id)
 	}
-	h.done(w, r, "/admin/queue", err, msg)
+	h.done(w, r, p, "/admin/queue", err, msg)
 }
 
 // dnsData is the DNS page: the records of a domain and, after "check now",

@@ -26,16 +26,16 @@ func (h *Handler) meAction(w http.ResponseWriter, r *http.Request, p *principal)
 	switch f.Get("action") {
 	case "password":
 		if f.Get("new") != f.Get("repeat") {
-			h.done(w, r, "/me", badRequest("the two new passwords differ"), "")
+			h.done(w, r, p, "/me", badRequest("the two new passwords differ"), "")
 			return
 		}
-		h.done(w, r, "/me", h.changePassword(r, p, f.Get("current"), f.Get("new")),
+		h.done(w, r, p, "/me", h.changePassword(r, p, f.Get("current"), f.Get("new")),
 			"Password changed. Use the new one in your mail programs too.")
 	case "settings":
 		err := h.d.Ops.SetSettings(r.Context(), p.acc.Address, store.AccountSettings{
 			ForwardTo: f.Get("forward_to"), ForwardKeep: f.Get("forward_keep") == "on",
 			AwayEnabled: f.Get("away_enabled") == "on", AwaySubject: f.Get("away_subject"), AwayBody: f.Get("away_body")})
-		h.done(w, r, "/me", err, "Settings saved.")
+		h.done(w, r, p, "/me", err, "Settings saved.")
 	default:
 		http.Error(w, "unknown action", http.StatusBadRequest)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,7 +23,14 @@ type session struct {
 	accountID int64
 	created   time.Time
 	seen      time.Time
+	// flashOK and flashErr are the outcome of the last form post, shown
+	// once by the next page of this session (Post/Redirect/Get). They live
+	// here, not in the URL, so no link can put words on our pages.
+	flashOK, flashErr string
 }
+
+// maxFlash bounds a flash message (they quote form fields).
+const maxFlash = 1000
 
 // sessions are kept in this process's memory: a restart signs everyone out,
 // and in cluster mode a browser must reach the node it signed in on (or
@@ -101,6 +109,35 @@ func (s *sessions) delete(id string) {
 	s.mu.Unlock()
 }
 
+// setFlash keeps the outcome of a form post for the session's next page.
+func (s *sessions) setFlash(id, ok, errMsg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if x := s.m[id]; x != nil {
+		x.flashOK, x.flashErr = truncate(ok, maxFlash), truncate(errMsg, maxFlash)
+	}
+}
+
+// takeFlash returns the session's flash messages and forgets them.
+func (s *sessions) takeFlash(id string) (ok, errMsg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x := s.m[id]
+	if x == nil {
+		return "", ""
+	}
+	ok, errMsg = x.flashOK, x.flashErr
+	x.flashOK, x.flashErr = "", ""
+	return ok, errMsg
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
 // deleteAccount ends every session of an account (password changed,
 // account disabled or deleted).
 func (s *sessions) deleteAccount(accountID int64, except string) {
@@ -128,4 +165,27 @@ func (h *Handler) setCookie(w http.ResponseWriter, x *session) {
 func (h *Handler) clearCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: h.cfg.Secure, MaxAge: -1})
+}
+
+// noticeCookie carries a notice to the sign-in page of a browser that has
+// no session (after signing out). Its value is a key of notices, never
+// text: whoever sets the cookie can only pick one of these messages.
+const noticeCookie = "kantorpos_notice"
+
+var notices = map[string]string{"signed-out": "Signed out."}
+
+func (h *Handler) setNotice(w http.ResponseWriter, key string) {
+	http.SetCookie(w, &http.Cookie{Name: noticeCookie, Value: key, Path: "/login", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: h.cfg.Secure, MaxAge: 60})
+}
+
+// takeNotice returns the notice the request's cookie names, and clears the cookie.
+func (h *Handler) takeNotice(w http.ResponseWriter, r *http.Request) string {
+	c, err := r.Cookie(noticeCookie)
+	if err != nil {
+		return ""
+	}
+	http.SetCookie(w, &http.Cookie{Name: noticeCookie, Value: "", Path: "/login", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: h.cfg.Secure, MaxAge: -1})
+	return notices[c.Value]
 }

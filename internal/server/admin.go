@@ -43,7 +43,7 @@ func (a *adminService) Shutdown(ctx context.Context) error { return a.srv.Shutdo
 // configuration allows only with TLS), /metrics asks for a token too.
 func (s *Server) adminServer() (service, error) {
 	c := s.Config.Admin
-	h, err := adminweb.New(adminweb.Config{Secure: c.TLS, MetricsAuth: !config.LoopbackAddr(c.Listen)}, adminweb.Deps{
+	h, err := adminweb.New(adminweb.Config{Secure: c.TLS, MetricsAuth: !config.LoopbackAddr(c.Listen), Hosts: s.adminHosts()}, adminweb.Deps{
 		Ops: s.Ops, Auth: s.Auth, Metrics: s.Metrics.Handler(), Ready: s.ready,
 		Log: s.Log.With("component", "admin"), Clock: s.Clock,
 	})
@@ -63,6 +63,19 @@ func (s *Server) adminServer() (service, error) {
 		a.tls = s.TLS.ServerConfig(tlsconf.ProtoHTTP)
 	}
 	return a, nil
+}
+
+// adminHosts are the names the admin listener answers to (besides
+// loopback and the addresses it listens on): the host name, the other
+// names of its certificate, and the listen address's name.
+func (s *Server) adminHosts() []string {
+	names := append([]string{s.Config.Hostname}, s.Config.TLS.ACMENames...)
+	// An address in listen is covered by "the address the connection
+	// arrived on"; a name is added.
+	if h, _, err := net.SplitHostPort(s.Config.Admin.Listen); err == nil && h != "" && net.ParseIP(h) == nil {
+		names = append(names, h)
+	}
+	return names
 }
 
 // ready is /readyz: the store answers and every configured listener is bound.

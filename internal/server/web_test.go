@@ -195,8 +195,9 @@ func TestAutoconfigMatchesListeners(t *testing.T) {
 	}
 }
 
-// Plain HTTP redirects to HTTPS, except ACME challenges and Thunderbird's
-// autoconfig; unknown domains get 404; the index page names the server.
+// Plain HTTP redirects to HTTPS at the configured host name, except ACME
+// challenges and Thunderbird's autoconfig; unknown domains get 404; the
+// index page names the server.
 func TestWebRedirects(t *testing.T) {
 	t.Parallel()
 	e := testenv.Start(t, testenv.Options{})
@@ -210,8 +211,9 @@ func TestWebRedirects(t *testing.T) {
 	}{
 		{"GET", "http://mx.example.test/", 301, "https://mx.example.test:" + httpsPort + "/"},
 		{"GET", "http://autodiscover.example.test/autodiscover/autodiscover.json?Email=bob@example.test&Protocol=AutodiscoverV1", 301,
-			"https://autodiscover.example.test:" + httpsPort + "/autodiscover/autodiscover.json?Email=bob@example.test&Protocol=AutodiscoverV1"},
-		{"POST", "http://autodiscover.example.test/Autodiscover/Autodiscover.xml", 308, "https://autodiscover.example.test:" + httpsPort + "/Autodiscover/Autodiscover.xml"},
+			"https://mx.example.test:" + httpsPort + "/autodiscover/autodiscover.json?Email=bob@example.test&Protocol=AutodiscoverV1"},
+		// To the configured host name (its certificate), not the Host sent.
+		{"POST", "http://autodiscover.example.test/Autodiscover/Autodiscover.xml", 308, "https://mx.example.test:" + httpsPort + "/Autodiscover/Autodiscover.xml"},
 		{"GET", "http://autoconfig.example.test/mail/config-v1.1.xml", 200, ""},
 		{"GET", "http://autoconfig.other.test/mail/config-v1.1.xml", 404, ""},
 		{"GET", "http://mx.example.test/.well-known/acme-challenge/token", 404, ""}, // no ACME: not found, not redirected

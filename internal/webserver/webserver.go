@@ -20,6 +20,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/acmecert"
 	"github.com/kantorpos/kantorpos/internal/admin"
 	"github.com/kantorpos/kantorpos/internal/autoconfig"
+	"github.com/kantorpos/kantorpos/internal/httpguard"
 )
 
 // ACME is what the web listener needs of the certificate manager.
@@ -73,7 +74,7 @@ func New(c Config) *Server {
 	}
 	s := &Server{cfg: c}
 	s.srv = &http.Server{
-		Handler:           s,
+		Handler:           httpguard.Requests(s, c.Log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -142,11 +143,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// redirect sends a plain HTTP request to the same URL over HTTPS.
+// redirect sends a plain HTTP request to the same path over HTTPS, at
+// the configured host name: never at the request's Host, which the client
+// chose (a Host of evil.test must not make us send anyone to evil.test),
+// and the name the certificate is sure to cover.
 func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	var host string
+	if s.cfg.Published != nil {
+		host = s.cfg.Published().Hostname
 	}
 	if host == "" {
 		http.Error(w, "use https", http.StatusBadRequest)

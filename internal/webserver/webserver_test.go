@@ -125,7 +125,12 @@ func TestPlainListener(t *testing.T) {
 	}{
 		{"GET", "mx.example.test", "/a?b=c", 301, "https://mx.example.test/a?b=c", ""},
 		{"GET", "mx.example.test:80", "/", 301, "https://mx.example.test/", ""},
-		{"GET", "[2001:db8::1]:80", "/", 301, "https://[2001:db8::1]/", ""},
+		// Issue 19 item 8: the redirect names the configured host, never
+		// the Host the client sent.
+		{"GET", "evil.test", "/a?b=c", 301, "https://mx.example.test/a?b=c", ""},
+		{"GET", "evil.test:8443", "/", 301, "https://mx.example.test/", ""},
+		{"GET", "[2001:db8::1]:80", "/", 301, "https://mx.example.test/", ""},
+		{"POST", "evil.test", "/autodiscover/autodiscover.xml", 308, "https://mx.example.test/autodiscover/autodiscover.xml", ""},
 		{"PUT", "mx.example.test", "/x", 308, "https://mx.example.test/x", ""},
 		{"GET", "mx.example.test", acmecert.HTTPChallengePrefix + "tok", 200, "", "tok.keyauth"},
 		{"GET", "mx.example.test", acmecert.HTTPChallengePrefix + "nope", 404, "", ""},
