@@ -89,44 +89,6 @@ func TestCheckStrength(t *testing.T) {
 	}
 }
 
-func TestLimiter(t *testing.T) {
-	t.Parallel()
-	fc := clock.NewFake(time.Unix(1e9, 0))
-	l := NewLimiter(LimiterConfig{FreeFailures: 2, BaseDelay: time.Second, MaxDelay: 4 * time.Second, MaxFailures: 6, Window: time.Minute}, fc)
-	a := netip.MustParseAddr("192.0.2.1")
-	v6a := netip.MustParseAddr("2001:db8::1")
-	v6b := netip.MustParseAddr("2001:db8::2")
-	other := netip.MustParseAddr("192.0.2.2")
-	want := []struct {
-		delay   time.Duration
-		refused bool
-	}{{0, false}, {0, false}, {time.Second, false}, {2 * time.Second, false}, {4 * time.Second, false}, {4 * time.Second, false}, {0, true}}
-	for i, w := range want {
-		d, r := l.Check(a)
-		if d != w.delay || r != w.refused {
-			t.Fatalf("after %d failures: Check = %v, %v; want %v, %v", i, d, r, w.delay, w.refused)
-		}
-		l.Failed(a)
-	}
-	if d, r := l.Check(other); d != 0 || r {
-		t.Fatalf("other address affected: %v %v", d, r)
-	}
-	fc.Advance(2 * time.Minute)
-	if d, r := l.Check(a); d != 0 || r {
-		t.Fatalf("window did not expire: %v %v", d, r)
-	}
-	for range 6 {
-		l.Failed(v6a)
-	}
-	if _, r := l.Check(v6b); !r {
-		t.Fatal("same IPv6 /64 should share the count")
-	}
-	l.Succeeded(v6b)
-	if _, r := l.Check(v6a); r {
-		t.Fatal("success should clear the /64")
-	}
-}
-
 func newService(t testing.TB) (*Service, *memCreds) {
 	t.Helper()
 	h := NewHasher(TestParams)
@@ -324,4 +286,95 @@ func TestAuthenticateCached(t *testing.T) {
 	if _, err := s.Authenticate(busy, "demo@example.test", "new password", ip, "imap"); err == nil {
 		t.Fatal("an expired entry still skipped the hash")
 	}
+}
+
+// countingCreds counts credential lookups: one per attempt that gets past
+// the limiter and has its password verified.
+type countingCreds struct {
+	CredentialStore
+	mu      sync.Mutex
+	lookups int
+}
+
+func (c *countingCreds) Credentials(ctx context.Context, u string) (Credentials, bool, error) {
+	c.mu.Lock()
+	c.lookups++
+	c.mu.Unlock()
+	return c.CredentialStore.Credentials(ctx, u)
+}
+
+// TestAuthenticateLimits: the bypasses of issue 19 item 2, through the
+// Service (limits: 1 free failure, refused after 3).
+func TestAuthenticateLimits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("a good login as another account resets nothing", func(t *testing.T) {
+		s, _ := newService(t)
+		ip := netip.MustParseAddr("198.51.100.20")
+		var errs []error
+		for range 4 {
+			_, err := s.Authenticate(ctx, "victim@example.test", "guess", ip, "imap")
+			errs = append(errs, err)
+			if _, err := s.Authenticate(ctx, "demo@example.test", "good password", ip, "imap"); err != nil && !errors.Is(err, ErrTooManyFailures) {
+				t.Fatalf("good login as demo: %v", err)
+			}
+		}
+		if !errors.Is(errs[3], ErrTooManyFailures) {
+			t.Errorf("guesses at another account between good logins: %v; want refused by the 4th", errs)
+		}
+		// The victim, from elsewhere, still gets in.
+		if _, err := s.Authenticate(ctx, "demo@example.test", "good password", netip.MustParseAddr("198.51.100.21"), "imap"); err != nil {
+			t.Errorf("good login from another address: %v", err)
+		}
+	})
+	t.Run("parallel attempts are counted before they are verified", func(t *testing.T) {
+		s, creds := newService(t)
+		cc := &countingCreds{CredentialStore: creds}
+		s.Store = cc
+		ip := netip.MustParseAddr("198.51.100.22")
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		refused := 0
+		for i := range 40 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := s.Authenticate(ctx, "demo@example.test", fmt.Sprint("guess ", i), ip, "imap")
+				if errors.Is(err, ErrTooManyFailures) {
+					mu.Lock()
+					refused++
+					mu.Unlock()
+				} else if !errors.Is(err, ErrInvalidCredentials) {
+					t.Errorf("guess %d: %v", i, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if cc.lookups != 3 || refused != 37 {
+			t.Errorf("40 parallel guesses: %d verified, %d refused; want 3 and 37", cc.lookups, refused)
+		}
+	})
+	t.Run("the password cache bypasses neither refusal nor delay", func(t *testing.T) {
+		s, _ := newService(t)
+		s.Cache = NewVerifiedCache(time.Hour, 0, clock.Real{})
+		var slept []time.Duration
+		s.Sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
+		ip := netip.MustParseAddr("198.51.100.23")
+		if _, err := s.Authenticate(ctx, "demo@example.test", "good password", ip, "imap"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Authenticate(ctx, "demo@example.test", "guess", ip, "imap"); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatal(err)
+		}
+		// Cached password, one failure: delayed like any attempt.
+		if _, err := s.Authenticate(ctx, "demo@example.test", "good password", ip, "imap"); err != nil || len(slept) != 1 {
+			t.Fatalf("cached login after a failure: %v, slept %v; want a delay", err, slept)
+		}
+		for range 3 {
+			s.Authenticate(ctx, "other@example.test", "guess", ip, "imap")
+		}
+		if _, err := s.Authenticate(ctx, "demo@example.test", "good password", ip, "imap"); !errors.Is(err, ErrTooManyFailures) {
+			t.Fatalf("cached password from a refused network: %v", err)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 // Package auth owns credentials: password hashing (argon2id, with bcrypt
 // accepted for imported accounts), the SASL mechanisms our protocols offer,
-// and the failed-login limiter shared by SMTP, IMAP and POP3.
+// and the failed-login limiter shared by SMTP, IMAP, POP3 and the web
+// sign-in.
 package auth
 
 import (

@@ -62,18 +62,30 @@ type Service struct {
 // Authenticate checks username and password from a client at ip over
 // proto ("smtp", "imap", "pop3", "http"). Unknown users and wrong passwords
 // take the same time and give the same error.
+//
+// The attempt is reserved with the Limiter before anything else, the
+// verified-password cache included: a refused or delayed network is refused
+// or delayed whatever the password, and attempts made in parallel count
+// before their passwords are checked. A success clears only this account's
+// failures from this network.
 func (s *Service) Authenticate(ctx context.Context, username, password string, ip netip.Addr, proto string) (Identity, error) {
 	log := s.log().With("proto", proto, "ip", ip.String(), "user", sanitize(username))
-	if delay, refused := s.Limiter.Check(ip); refused {
+	attempt, delay, err := s.Limiter.Reserve(ctx, ip, username)
+	switch {
+	case errors.Is(err, ErrTooManyFailures):
 		log.Warn("auth refused: too many failures")
 		return Identity{}, ErrTooManyFailures
-	} else if delay > 0 {
+	case err != nil:
+		return Identity{}, err
+	}
+	defer attempt.Abandon() // no result (context ended, store error): not counted
+	if delay > 0 {
 		if err := s.sleep(ctx, delay); err != nil {
 			return Identity{}, err
 		}
 	}
 	if username == "" || password == "" || len(username) > 320 || len(password) > 1024 {
-		s.Limiter.Failed(ip)
+		attempt.Failed()
 		log.Info("auth failed: empty or oversized credentials")
 		return Identity{}, ErrInvalidCredentials
 	}
@@ -98,7 +110,7 @@ func (s *Service) Authenticate(ctx context.Context, username, password string, i
 		}
 	}
 	if !ok || !found || c.Disabled {
-		s.Limiter.Failed(ip)
+		attempt.Failed()
 		reason := "wrong password"
 		switch {
 		case !found:
@@ -109,7 +121,7 @@ func (s *Service) Authenticate(ctx context.Context, username, password string, i
 		log.Info("auth failed", "reason", reason)
 		return Identity{}, ErrInvalidCredentials
 	}
-	s.Limiter.Succeeded(ip)
+	attempt.Succeeded()
 	if !cached {
 		s.Cache.Add(username, password, hash)
 	}

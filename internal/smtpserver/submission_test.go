@@ -95,7 +95,11 @@ func TestAuthLimiterShared(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Submission, func(c *Config, d *Deps) { c.AllowInsecureAuth = true })
 	for range 20 {
-		e.limiter.Failed(netip.MustParseAddr("127.0.0.1"))
+		a, _, err := e.limiter.Reserve(context.Background(), netip.MustParseAddr("127.0.0.1"), "alice@local.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Failed()
 	}
 	r := e.raw()
 	r.cmd("EHLO client.test", "250")
