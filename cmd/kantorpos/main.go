@@ -71,6 +71,7 @@ func (e *env) configPath(flagValue string) string {
 func commands() []command {
 	return []command{
 		{"serve", "serve [-config FILE] [-dev]", "run the mail server", cmdServe},
+		{"quickstart", "quickstart [-config FILE] [-data DIR] HOSTNAME ADMIN-ADDRESS", "set up a new server: a checked configuration, the data directory, the administrator's domain and account, the DNS records to publish", cmdQuickstart},
 		{"domain", "domain add|del|list [NAME]", "manage the domains we receive mail for", cmdDomain},
 		{"user", "user add|del|passwd|list|quota|admin|disable|enable ADDR", "manage accounts (add -admin, -password-stdin; admin ADDRESS on|off; quota ADDRESS 2GiB)", cmdUser},
 		{"token", "token add|del NAME | token list", "manage API tokens of the admin HTTP API (shown once when added)", cmdToken},
