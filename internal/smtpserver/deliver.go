@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/kantorpos/kantorpos/internal/blob"
+	"github.com/kantorpos/kantorpos/internal/mailhdr"
 	"github.com/kantorpos/kantorpos/internal/store"
 )
 
@@ -120,7 +121,7 @@ func replyFor(err error) *smtp.SMTPError {
 func (s *session) stage(tx *transaction, sr *strictReader, now time.Time) (*staged, error) {
 	cfg, deps := s.srv.cfg, s.srv.deps
 	br := bufio.NewReaderSize(sr, 32<<10)
-	hdr, err := readHeader(br, cfg.MaxHeaderSize)
+	hdr, err := mailhdr.Read(br, cfg.MaxHeaderSize)
 	if err != nil {
 		return nil, err
 	}

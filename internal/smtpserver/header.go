@@ -1,12 +1,13 @@
 package smtpserver
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"mime"
 	"net/mail"
 	"strings"
+
+	"github.com/kantorpos/kantorpos/internal/mailhdr"
 )
 
 // errHeaderSyntax: a line of the header section that is neither a header
@@ -15,58 +16,14 @@ import (
 // sender spoof), so the message is refused, on every port.
 var errHeaderSyntax = reply(554, 5, 6, 0, "Invalid header field in message (RFC 5322 2.2)")
 
-// field is one header field, unfolded (RFC 5322 2.2.3).
-type field struct {
-	name  string // as written
-	value string // after the colon, folding CRLFs removed, trimmed
-}
-
-// parseFields splits a header section (as read by readHeader) into fields.
-// RFC 5322 2.2: a field is a name of printable US-ASCII characters other
-// than the colon, immediately followed by a colon; a line that starts with
-// white space continues the field before it (2.2.3). Any other line (a
-// space before the colon, no colon, a continuation with nothing to
-// continue) fails with errHeaderSyntax: the obsolete syntax of RFC 5322
-// 4.5 is not accepted.
-func parseFields(hdr []byte) ([]field, error) {
-	var out []field
-	for n := 1; len(hdr) > 0; n++ {
-		var line []byte
-		if i := bytes.Index(hdr, []byte("\r\n")); i >= 0 {
-			line, hdr = hdr[:i], hdr[i+2:]
-		} else {
-			line, hdr = hdr, nil
-		}
-		if len(line) == 0 {
-			break // end of the header section
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if len(out) == 0 {
-				return nil, fmt.Errorf("line %d continues no field: %w", n, errHeaderSyntax)
-			}
-			out[len(out)-1].value += " " + strings.TrimSpace(string(line))
-			continue
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !validFieldName(line[:colon]) {
-			return nil, fmt.Errorf("line %d is not a header field: %w", n, errHeaderSyntax)
-		}
-		out = append(out, field{name: string(line[:colon]), value: strings.TrimSpace(string(line[colon+1:]))})
+// parseFields splits a header section into fields (mailhdr.Parse); a line
+// that is not a field refuses the message with errHeaderSyntax.
+func parseFields(hdr []byte) ([]mailhdr.Field, error) {
+	fs, err := mailhdr.Parse(hdr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", err, errHeaderSyntax)
 	}
-	for i := range out {
-		out[i].value = strings.TrimSpace(out[i].value)
-	}
-	return out, nil
-}
-
-// validFieldName: printable US-ASCII except colon (RFC 5322 2.2).
-func validFieldName(b []byte) bool {
-	for _, c := range b {
-		if c < 33 || c > 126 {
-			return false
-		}
-	}
-	return true
+	return fs, nil
 }
 
 // headerInfo is what the server needs from the header section.
@@ -79,18 +36,19 @@ type headerInfo struct {
 	messageID bool
 }
 
-func inspectHeader(fields []field) headerInfo {
+func inspectHeader(fields []mailhdr.Field) headerInfo {
 	var h headerInfo
 	for _, f := range fields {
-		switch strings.ToLower(f.name) {
+		v := f.Value()
+		switch strings.ToLower(f.Name) {
 		case "received":
 			h.received++
 		case "from":
-			h.from = append(h.from, f.value)
+			h.from = append(h.from, v)
 		case "sender":
-			h.sender = append(h.sender, f.value)
+			h.sender = append(h.sender, v)
 		case "resent-from", "resent-sender":
-			h.resent = append(h.resent, f.value)
+			h.resent = append(h.resent, v)
 		case "date":
 			h.date = true
 		case "message-id":

@@ -77,7 +77,7 @@ func TestSmuggling(t *testing.T) {
 				hdr, _, _ := strings.Cut(msg, "\r\n\r\n")
 				fs, _ := parseFields([]byte(hdr + "\r\n"))
 				for _, f := range fs {
-					if strings.EqualFold(f.name, "Subject") && strings.Contains(f.value, "SMUGGLED") {
+					if strings.EqualFold(f.Name, "Subject") && strings.Contains(f.Value(), "SMUGGLED") {
 						t.Errorf("smuggled message stored:\n%q", msg)
 					}
 				}
