@@ -3,8 +3,6 @@ package smtpserver
 import (
 	"errors"
 	"io"
-
-	"github.com/kantorpos/kantorpos/internal/mailhdr"
 )
 
 // Errors of the DATA reader.
@@ -14,7 +12,7 @@ var (
 	// others is what makes SMTP smuggling possible (security.md 1.1).
 	ErrBareLineEnding = errors.New("smtpserver: bare CR or LF in message")
 	// ErrHeaderTooLarge: the header section exceeds its bound.
-	ErrHeaderTooLarge = mailhdr.ErrTooLarge
+	ErrHeaderTooLarge = errors.New("smtpserver: header section too large")
 )
 
 // strictReader passes message content through unchanged and fails with

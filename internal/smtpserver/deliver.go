@@ -42,13 +42,11 @@ func (s *session) data(r io.Reader) error {
 	}
 	now := s.srv.clk.Now()
 	sr := &strictReader{r: r, touch: s.touchData}
-	msg, err := s.stage(tx, sr, now)
-	if msg != nil {
-		defer msg.w.Abort() // nothing stays on disk unless committed
-	}
+	msg, err := s.spool(tx, sr, now)
 	if err != nil {
 		return s.rejected(tx, sr.n, err)
 	}
+	defer msg.w.Abort() // nothing stays on disk unless committed; no-op after
 	size := msg.w.Written()
 	d, err := s.buildDelivery(tx, msg, now)
 	if err != nil {
@@ -112,16 +110,18 @@ func replyFor(err error) *smtp.SMTPError {
 	return errUnavailable
 }
 
-// stage reads the message and checks its header section, then streams
+// spool reads the message and checks its header section, then streams
 // it, with our header fields in front, into an uncommitted blob while the
 // metadata parser, the inbound check (MX) or the DKIM signer (submission
-// with remote recipients) read the same bytes. The message is read once
-// and never read back. On error the returned blob (if any) is aborted by
-// the caller.
-func (s *session) stage(tx *transaction, sr *strictReader, now time.Time) (*staged, error) {
+// with remote recipients) read the same bytes (stage.go). The message is
+// read once and never read back. On error nothing is left of it.
+func (s *session) spool(tx *transaction, sr *strictReader, now time.Time) (*staged, error) {
 	cfg, deps := s.srv.cfg, s.srv.deps
 	br := bufio.NewReaderSize(sr, 32<<10)
 	hdr, err := mailhdr.Read(br, cfg.MaxHeaderSize)
+	if errors.Is(err, mailhdr.ErrTooLarge) {
+		return nil, ErrHeaderTooLarge
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +188,11 @@ func (s *session) stage(tx *transaction, sr *strictReader, now time.Time) (*stag
 		_, err = io.Copy(t, br)
 	}
 	t.finish(err)
-	return msg, err
+	if err != nil {
+		msg.w.Abort()
+		return nil, err
+	}
+	return msg, nil
 }
 
 // buildDelivery decides on a staged message and assembles the one
