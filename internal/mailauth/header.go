@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/kantorpos/kantorpos/internal/mailaddr"
+	"github.com/kantorpos/kantorpos/internal/mailhdr"
 )
 
 // DefaultMaxHeaderBytes bounds the header section that Sign and Verify hold
@@ -24,31 +25,17 @@ var ErrHeaderTooLong = errors.New("mailauth: message header too long")
 
 // readHeader reads the header section of a message from br, up to and
 // including the empty line that ends it (or up to EOF when the message has
-// no body). Lines may end in CRLF or LF. It reads at most max bytes; the body
-// stays in br.
+// no body), with the rules of mailhdr.Read (lines may end in CRLF or LF). It
+// reads at most max bytes; the body stays in br.
 func readHeader(br *bufio.Reader, max int) ([]byte, error) {
-	var buf []byte
-	lineStart := true
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if len(buf)+len(chunk) > max {
-			return nil, ErrHeaderTooLong
-		}
-		buf = append(buf, chunk...)
-		if lineStart && (string(chunk) == "\n" || string(chunk) == "\r\n") {
-			return buf, nil
-		}
-		switch {
-		case err == nil:
-			lineStart = true
-		case errors.Is(err, bufio.ErrBufferFull):
-			lineStart = false
-		case errors.Is(err, io.EOF):
-			return buf, nil
-		default:
-			return nil, fmt.Errorf("mailauth: read header: %w", err)
-		}
+	h, err := mailhdr.Read(br, max)
+	switch {
+	case errors.Is(err, mailhdr.ErrTooLarge):
+		return nil, ErrHeaderTooLong
+	case err != nil:
+		return nil, fmt.Errorf("mailauth: read header: %w", err)
 	}
+	return h, nil
 }
 
 // field is one header field as it appeared on the wire.

@@ -14,6 +14,11 @@ import (
 // ErrNoSigningKey is returned by Sign when no key signs at the given time.
 var ErrNoSigningKey = errors.New("mailauth: no active DKIM key")
 
+// ErrNotOneFrom is returned by Sign for a message without exactly one From
+// field (RFC 5322 3.6): signing it would vouch for an author that readers
+// may not see (issue 19 item 1).
+var ErrNotOneFrom = errors.New("mailauth: message needs exactly one From field to be signed")
+
 // signedHeaders lists the header fields we sign (RFC 6376 5.4.1). From is
 // listed twice ("oversigned", RFC 6376 8.15): the second, absent instance
 // makes the signature fail if anyone adds another From field.
@@ -89,6 +94,11 @@ func Sign(ctx context.Context, r io.Reader, keys []DKIMKey, now time.Time) ([]by
 	header, err := readHeader(br, DefaultMaxHeaderBytes)
 	if err != nil {
 		return nil, fmt.Errorf("mailauth: sign: %w", err)
+	}
+	// splitFields takes "From :" for a From field too: such a message is
+	// refused rather than signed with h=From:From.
+	if len(fieldsNamed(splitFields(header), "From")) != 1 {
+		return nil, ErrNotOneFrom
 	}
 	w := io.MultiWriter(writers...)
 	if _, err := w.Write(header); err != nil {

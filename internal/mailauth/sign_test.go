@@ -133,6 +133,10 @@ func TestSignErrors(t *testing.T) {
 		{"not yet", []DKIMKey{future}, basicMessage("a@example.test"), ErrNoSigningKey},
 		{"huge header", []DKIMKey{k}, "X: " + strings.Repeat("a", DefaultMaxHeaderBytes) + "\r\n\r\n", ErrHeaderTooLong},
 		{"alg mismatch", []DKIMKey{wrongAlg}, basicMessage("a@example.test"), nil},
+		// Issue 19 item 1: never sign a message with two From fields.
+		{"two From", []DKIMKey{k}, "From: b@example.test\r\n" + basicMessage("a@example.test"), ErrNotOneFrom},
+		{"From with space", []DKIMKey{k}, "From : b@example.test\r\n" + basicMessage("a@example.test"), ErrNotOneFrom},
+		{"no From", []DKIMKey{k}, "Subject: x\r\n\r\nbody\r\n", ErrNotOneFrom},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

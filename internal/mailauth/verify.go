@@ -118,8 +118,12 @@ type Result struct {
 // body, CRLF); only its header is held in memory. Temporary DNS trouble is
 // reported in the results and in Action, never as an error: the error is
 // for reading msg, or ErrHeaderTooLong.
-func (v *Verifier) Verify(ctx context.Context, conn ConnInfo, msg io.Reader) (*Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, v.timeout())
+//
+// msg may be the message as it arrives: SPF and the DKIM key lookups start
+// once the header is read, and the DMARC lookups get their own Timeout once
+// the body has been read, however long it took to arrive.
+func (v *Verifier) Verify(parent context.Context, conn ConnInfo, msg io.Reader) (*Result, error) {
+	ctx, cancel := context.WithTimeout(parent, v.timeout())
 	defer cancel()
 	start := v.clock().Now()
 
@@ -149,6 +153,8 @@ func (v *Verifier) Verify(ctx context.Context, conn ConnInfo, msg io.Reader) (*R
 		return nil, fmt.Errorf("mailauth: verify dkim: %w", err)
 	}
 
+	ctx, cancelDMARC := context.WithTimeout(parent, v.timeout())
+	defer cancelDMARC()
 	domains, ferr := authorDomains(fields)
 	if ferr != nil {
 		// RFC 7489 6.6.1: zero or several From fields, or no author

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"io"
 	"time"
 
 	"github.com/kantorpos/kantorpos/internal/mailauth"
@@ -65,8 +64,7 @@ func (s *Server) newRouter() *router.Router {
 type inboundChecker struct{ v *mailauth.Verifier }
 
 func (c *inboundChecker) CheckInbound(ctx context.Context, m *smtpserver.Inbound) (smtpserver.Verdict, error) {
-	res, err := c.v.Verify(ctx, mailauth.ConnInfo{IP: m.RemoteIP, HELO: m.HELO, MailFrom: m.MailFrom},
-		io.NewSectionReader(m.Message, 0, m.Blob.Size))
+	res, err := c.v.Verify(ctx, mailauth.ConnInfo{IP: m.RemoteIP, HELO: m.HELO, MailFrom: m.MailFrom}, m.Message)
 	if errors.Is(err, mailauth.ErrHeaderTooLong) {
 		return smtpserver.Verdict{Action: smtpserver.Reject, Reply: "Header section too long to verify"}, nil
 	}
@@ -106,7 +104,7 @@ func (d *dkimSigner) Sign(ctx context.Context, m *smtpserver.Outgoing) ([]byte, 
 	for i, k := range stored {
 		keys[i] = mailauth.DKIMKey(k)
 	}
-	h, err := mailauth.Sign(ctx, io.NewSectionReader(m.Message, 0, m.Blob.Size), keys, d.clock.Now())
+	h, err := mailauth.Sign(ctx, m.Message, keys, d.clock.Now())
 	if errors.Is(err, mailauth.ErrNoSigningKey) {
 		return nil, nil // a domain without keys sends unsigned
 	}

@@ -1,7 +1,6 @@
 package smtpserver
 
 import (
-	"bufio"
 	"errors"
 	"io"
 )
@@ -69,32 +68,4 @@ func (s *strictReader) fail(i int) (int, error) {
 	s.err = ErrBareLineEnding
 	s.n += int64(i)
 	return i, s.err
-}
-
-// readHeader reads the header section: everything up to and including the
-// first empty line (RFC 5322 2.1), or the whole message if it has none. It
-// fails with ErrHeaderTooLarge past limit bytes, before buffering more.
-func readHeader(br *bufio.Reader, limit int) ([]byte, error) {
-	var buf []byte
-	lineStart := true
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if len(buf)+len(chunk) > limit {
-			return nil, ErrHeaderTooLarge
-		}
-		buf = append(buf, chunk...)
-		switch {
-		case err == bufio.ErrBufferFull:
-			lineStart = false
-			continue
-		case err == io.EOF:
-			return buf, nil // no body
-		case err != nil:
-			return nil, err
-		}
-		if lineStart && len(chunk) == 2 && chunk[0] == '\r' {
-			return buf, nil
-		}
-		lineStart = true
-	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/kantorpos/kantorpos/internal/mailhdr"
 )
 
 func TestStrictReader(t *testing.T) {
@@ -42,53 +44,82 @@ func TestStrictReader(t *testing.T) {
 	}
 }
 
-func TestReadHeader(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in, hdr string
-		tooBig  bool
-	}{
-		{"A: 1\r\nB: 2\r\n\r\nbody\r\n", "A: 1\r\nB: 2\r\n\r\n", false},
-		{"\r\nbody\r\n", "\r\n", false},
-		{"A: 1\r\n", "A: 1\r\n", false},
-		{"A: " + strings.Repeat("x", 200) + "\r\n\r\n", "", true},
-		{"A: 1\r\n continued\r\n\r\n", "A: 1\r\n continued\r\n\r\n", false},
-	}
-	for _, tc := range tests {
-		br := bufio.NewReaderSize(strings.NewReader(tc.in), 16) // lines longer than the buffer
-		hdr, err := readHeader(br, 100)
-		if tc.tooBig {
-			if !errors.Is(err, ErrHeaderTooLarge) {
-				t.Errorf("%q: %v", tc.in, err)
-			}
-			continue
-		}
-		rest, _ := io.ReadAll(br)
-		if err != nil || string(hdr) != tc.hdr || string(hdr)+string(rest) != tc.in {
-			t.Errorf("%q: hdr %q rest %q err %v", tc.in, hdr, rest, err)
-		}
-	}
-}
-
 func TestParseFields(t *testing.T) {
 	t.Parallel()
-	hdr := "Received: from a\r\n\tby b; x\r\nFROM: A <a@x.test>,\r\n b@x.test\r\nno colon line\r\nBad Name: x\r\nmessage-id: <1@x>\r\n\r\nBody: no\r\n"
-	fs := parseFields([]byte(hdr))
+	hdr := "Received: from a\r\n\tby b; x\r\nFROM: A <a@x.test>,\r\n b@x.test\r\nSender: s@x.test\r\nresent-from: r@x.test\r\nmessage-id: <1@x>\r\n\r\nBody: no\r\n"
+	fs, err := parseFields([]byte(hdr))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var names []string
 	for _, f := range fs {
-		names = append(names, f.name+"="+f.value)
+		names = append(names, f.Name+"="+f.Value())
 	}
-	want := "Received=from a by b; x|FROM=A <a@x.test>, b@x.test|message-id=<1@x>"
+	want := "Received=from a\tby b; x|FROM=A <a@x.test>, b@x.test|Sender=s@x.test|resent-from=r@x.test|message-id=<1@x>"
 	if got := strings.Join(names, "|"); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 	info := inspectHeader(fs)
-	if info.received != 1 || len(info.from) != 1 || !info.messageID || info.date {
+	if info.received != 1 || len(info.from) != 1 || len(info.sender) != 1 || len(info.resent) != 1 || !info.messageID || info.date {
 		t.Errorf("info %+v", info)
 	}
-	addrs, ok := fromAddresses(info.from)
-	if !ok || strings.Join(addrs, ",") != "a@x.test,b@x.test" {
-		t.Errorf("from %v %v", addrs, ok)
+	list, ok := parseMailboxes(info.from[0])
+	if !ok || len(list) != 2 || list[0].Address != "a@x.test" || list[1].Address != "b@x.test" {
+		t.Errorf("from %v %v", list, ok)
+	}
+}
+
+// TestParseFieldsInvalid: a line that is not a header field makes the
+// header section invalid (issue 19 item 1: "From : alice" was skipped by
+// our check and read as From by others).
+func TestParseFieldsInvalid(t *testing.T) {
+	t.Parallel()
+	for _, hdr := range []string{
+		"From : alice@x.test\r\nFrom: bob@x.test\r\n\r\n",
+		"From\t: alice@x.test\r\n\r\n",
+		"Subject: a\r\nno colon line\r\n\r\n",
+		"From alice@x.test  Mon Jan 1 00:00:00 2024\r\nSubject: a\r\n\r\n",
+		" continues nothing\r\nSubject: a\r\n\r\n",
+		": empty name\r\n\r\n",
+		"Bad\x00Name: x\r\n\r\n",
+		"N\xc3\xa4me: x\r\n\r\n",
+		"Subject: a\r\nlast line",
+	} {
+		if _, err := parseFields([]byte(hdr)); !errors.Is(err, errHeaderSyntax) {
+			t.Errorf("%q: err %v, want errHeaderSyntax", hdr, err)
+		}
+	}
+	for _, hdr := range []string{"\r\n", "", "X-A: \r\n\r\n", "Subject: a\r\n\tb\r\n\r\nbody: x\r\n :x\r\n", "Subject:a"} {
+		if _, err := parseFields([]byte(hdr)); err != nil {
+			t.Errorf("%q: %v", hdr, err)
+		}
+	}
+}
+
+// TestNameAddresses: the addresses a display name shows.
+func TestNameAddresses(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, want string }{
+		{"Alice", ""},
+		{"alice@example.test", "alice@example.test"},
+		{"Alice (alice@example.test)", "alice@example.test"},
+		{"'alice@example.test' via list", "alice@example.test"},
+		{"mailto:alice@example.test.", "alice@example.test"},
+		{"alice＠example.test", "alice@example.test"},
+		{"@handle at the office", ""},
+		{"a@b.test c@d.test", "a@b.test,c@d.test"},
+	}
+	for _, tc := range tests {
+		var got []string
+		for _, a := range nameAddresses(tc.name) {
+			got = append(got, a.String())
+		}
+		if strings.Join(got, ",") != tc.want {
+			t.Errorf("%q: %v, want %q", tc.name, got, tc.want)
+		}
+	}
+	if n := len(nameAddresses(strings.Repeat("a@b.test ", 100))); n != maxNameAddresses+1 {
+		t.Errorf("%d addresses, want %d", n, maxNameAddresses+1)
 	}
 }
 
@@ -158,7 +189,7 @@ func FuzzDataReader(f *testing.F) {
 		}
 		sr := &strictReader{r: r}
 		br := bufio.NewReaderSize(sr, 16)
-		hdr, err := readHeader(br, 1<<20)
+		hdr, err := mailhdr.Read(br, 1<<20)
 		var rest []byte
 		if err == nil {
 			rest, err = io.ReadAll(br)
@@ -176,8 +207,14 @@ func FuzzDataReader(f *testing.F) {
 		if passed := bytes.TrimSuffix(in[:sr.n], []byte("\r")); hasBareLineEnding(passed) {
 			t.Fatalf("passed a bare line ending: %q", passed)
 		}
-		info := inspectHeader(parseFields(hdr))
-		fromAddresses(info.from)
+		if fs, err := parseFields(hdr); err == nil {
+			for _, v := range inspectHeader(fs).from {
+				list, _ := parseMailboxes(v)
+				for _, a := range list {
+					nameAddresses(a.Name)
+				}
+			}
+		}
 	})
 }
 

@@ -14,17 +14,27 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/kantorpos/kantorpos/internal/blob"
-	"github.com/kantorpos/kantorpos/internal/mailaddr"
+	"github.com/kantorpos/kantorpos/internal/mailhdr"
 	"github.com/kantorpos/kantorpos/internal/store"
 )
 
-// spooled is a message durable in the blob store, not yet delivered.
-type spooled struct {
-	ref        store.BlobRef
+// staged is a message written to an uncommitted blob and checked, not
+// yet accepted: Commit makes it durable, Abort leaves nothing behind.
+type staged struct {
+	w          blob.Writer
 	fromDomain string // of the From header (submission)
+	meta       *store.MessageMeta
+	metaErr    error
+	checked    bool // the inbound check ran
+	verdict    Verdict
+	checkErr   error
+	signature  []byte // DKIM-Signature fields for the remote copy
+	signErr    error
 }
 
-// data receives the content of one transaction and delivers it.
+// data receives the content of one transaction and delivers it: stage
+// (stream once into an uncommitted blob while it is parsed and checked),
+// decide, then commit the blob and the store transaction, or discard.
 func (s *session) data(r io.Reader) error {
 	tx := s.tx
 	if tx == nil || len(tx.local) == 0 && len(tx.remote) == 0 {
@@ -36,16 +46,25 @@ func (s *session) data(r io.Reader) error {
 	if err != nil {
 		return s.rejected(tx, sr.n, err)
 	}
+	defer msg.w.Abort() // nothing stays on disk unless committed; no-op after
+	size := msg.w.Written()
 	d, err := s.buildDelivery(tx, msg, now)
 	if err != nil {
-		return s.rejected(tx, msg.ref.Size, err)
+		return s.rejected(tx, size, err)
 	}
+	// A message is ours once we answer 250: the blob is fsynced and
+	// linked before the store transaction commits (DESIGN.md "Durability").
+	ref, err := msg.w.Commit(s.ctx)
+	if err != nil {
+		return s.rejected(tx, size, fmt.Errorf("blob commit: %w", err))
+	}
+	d.Blob = ref
 	res, err := s.srv.deps.Deliverer.Deliver(s.ctx, d)
 	if err != nil {
-		return s.rejected(tx, msg.ref.Size, fmt.Errorf("deliver: %w", err))
+		return s.rejected(tx, ref.Size, fmt.Errorf("deliver: %w", err))
 	}
 	s.log.Info("event", "event", "received", "tx", tx.id, "from", sanitize(tx.from),
-		"rcpts", sanitize(strings.Join(tx.rcpts, ",")), "size", msg.ref.Size, "blob", msg.ref.Hash[:16],
+		"rcpts", sanitize(strings.Join(tx.rcpts, ",")), "size", ref.Size, "blob", ref.Hash[:16],
 		"local", len(res.Local), "queued", len(res.QueueIDs))
 	// go-smtp sends a *SMTPError's code as is: this is our 250 with the id.
 	return reply(250, 2, 0, 0, "OK id="+tx.id)
@@ -91,45 +110,35 @@ func replyFor(err error) *smtp.SMTPError {
 	return errUnavailable
 }
 
-// spool reads the message, checks its header section and writes it, with
-// our header fields in front, into a new blob.
-func (s *session) spool(tx *transaction, sr *strictReader, now time.Time) (*spooled, error) {
-	cfg := s.srv.cfg
+// spool reads the message and checks its header section, then streams
+// it, with our header fields in front, into an uncommitted blob while the
+// metadata parser, the inbound check (MX) or the DKIM signer (submission
+// with remote recipients) read the same bytes (stage.go). The message is
+// read once and never read back. On error nothing is left of it.
+func (s *session) spool(tx *transaction, sr *strictReader, now time.Time) (*staged, error) {
+	cfg, deps := s.srv.cfg, s.srv.deps
 	br := bufio.NewReaderSize(sr, 32<<10)
-	hdr, err := readHeader(br, cfg.MaxHeaderSize)
+	hdr, err := mailhdr.Read(br, cfg.MaxHeaderSize)
+	if errors.Is(err, mailhdr.ErrTooLarge) {
+		return nil, ErrHeaderTooLarge
+	}
 	if err != nil {
 		return nil, err
 	}
-	if deps := s.srv.deps; deps.HeaderFilter != nil && !s.submission() {
-		hdr = deps.HeaderFilter(hdr)
+	fields, err := parseFields(hdr)
+	if err != nil {
+		return nil, err
 	}
-	info := inspectHeader(parseFields(hdr))
+	info := inspectHeader(fields)
 	// RFC 5321 6.3: stop mail loops.
 	if info.received > cfg.MaxReceived {
 		return nil, fmt.Errorf("%d Received fields: %w", info.received, errMailLoop)
 	}
-	msg := &spooled{}
+	msg := &staged{}
 	var extra []byte
 	if s.submission() {
-		addrs, ok := fromAddresses(info.from)
-		if !ok {
-			return nil, errNoFrom
-		}
-		for _, a := range addrs {
-			pa, err := mailaddr.Parse(a)
-			if err != nil {
-				return nil, errNoFrom
-			}
-			own, err := s.owns(pa)
-			if err != nil {
-				return nil, fmt.Errorf("from check: %w", err)
-			}
-			if !own {
-				return nil, fmt.Errorf("From %s: %w", a, errFromNotOwn)
-			}
-			if msg.fromDomain == "" {
-				msg.fromDomain = pa.Domain
-			}
+		if msg.fromDomain, err = s.checkAuthors(info); err != nil {
+			return nil, err
 		}
 		// RFC 6409 8.2, 8.3: the MSA may add Date and Message-ID.
 		if !info.date {
@@ -138,15 +147,27 @@ func (s *session) spool(tx *transaction, sr *strictReader, now time.Time) (*spoo
 		if !info.messageID {
 			extra = append(extra, "Message-ID: <"+newMessageID()+"@"+cfg.Hostname+">\r\n"...)
 		}
+	} else if deps.HeaderFilter != nil {
+		hdr = deps.HeaderFilter(hdr)
 	}
-	if err := s.srv.deps.Blobs.CheckSpace(cfg.MaxMessageSize); err != nil && blob.IsNoSpace(err) {
+	if err := deps.Blobs.CheckSpace(cfg.MaxMessageSize); err != nil && blob.IsNoSpace(err) {
 		return nil, err
 	}
-	w, err := s.srv.deps.Blobs.Create(s.ctx)
+	msg.w, err = deps.Blobs.Create(s.ctx)
 	if err != nil {
 		return nil, fmt.Errorf("blob create: %w", err)
 	}
-	defer w.Abort() // no-op after Commit
+	t := newTee(s.ctx, msg.w)
+	t.read(func(ctx context.Context, r io.Reader) { msg.meta, msg.metaErr = deps.Meta(r) })
+	if deps.Inbound != nil && !s.submission() {
+		msg.checked = true
+		t.read(func(ctx context.Context, r io.Reader) { msg.verdict, msg.checkErr = s.checkInbound(ctx, tx, r) })
+	}
+	if deps.Signer != nil && s.identity != nil && len(tx.remote) > 0 {
+		t.read(func(ctx context.Context, r io.Reader) {
+			msg.signature, msg.signErr = s.sign(ctx, tx, msg.fromDomain, r)
+		})
+	}
 	ri := receivedInfo{helo: s.helo, ip: s.c.ip, hostname: cfg.Hostname, tls: s.tls, id: tx.id, at: now}
 	if s.identity != nil {
 		ri.user = s.identity.Address
@@ -154,39 +175,40 @@ func (s *session) spool(tx *transaction, sr *strictReader, now time.Time) (*spoo
 	if len(tx.rcpts) == 1 {
 		ri.rcpt = tx.rcpts[0]
 	}
+	err = nil
 	for _, part := range [][]byte{receivedHeader(ri), extra, hdr} {
-		if _, err := w.Write(part); err != nil {
-			return nil, fmt.Errorf("blob write: %w", err)
+		if _, err = t.Write(part); err != nil {
+			err = fmt.Errorf("blob write: %w", err)
+			break
 		}
 	}
-	// The body is streamed, never held in memory. go-smtp enforces the
-	// SIZE limit (552 5.3.4) on what it reads.
-	if _, err := io.Copy(w, br); err != nil {
+	if err == nil {
+		// The body is streamed, never held in memory. go-smtp enforces
+		// the SIZE limit (552 5.3.4) on what it reads.
+		_, err = io.Copy(t, br)
+	}
+	t.finish(err)
+	if err != nil {
+		msg.w.Abort()
 		return nil, err
 	}
-	ref, err := w.Commit(s.ctx)
-	if err != nil {
-		return nil, fmt.Errorf("blob commit: %w", err)
-	}
-	msg.ref = ref
 	return msg, nil
 }
 
-// buildDelivery runs the hooks and assembles the one store.Delivery.
-func (s *session) buildDelivery(tx *transaction, msg *spooled, now time.Time) (*store.Delivery, error) {
-	deps := s.srv.deps
-	d := &store.Delivery{Blob: msg.ref, ReceivedAt: now}
-	meta, err := s.parseMeta(msg.ref)
-	if err != nil {
-		s.log.Warn("metadata", "err", err) // delivered without metadata
+// buildDelivery decides on a staged message and assembles the one
+// store.Delivery (its Blob is set once the blob is committed).
+func (s *session) buildDelivery(tx *transaction, msg *staged, now time.Time) (*store.Delivery, error) {
+	d := &store.Delivery{ReceivedAt: now}
+	if msg.metaErr != nil {
+		s.log.Warn("metadata", "err", msg.metaErr) // delivered without metadata
 	}
-	d.Meta = meta
+	d.Meta = msg.meta
 	var verdict Verdict
-	if deps.Inbound != nil && !s.submission() {
-		v, err := s.checkInbound(tx, msg)
-		if err != nil {
-			return nil, fmt.Errorf("inbound check: %w: %w", err, errCheckTemp)
+	if msg.checked {
+		if msg.checkErr != nil {
+			return nil, fmt.Errorf("inbound check: %w: %w", msg.checkErr, errCheckTemp)
 		}
+		v := msg.verdict
 		switch v.Action {
 		case Reject:
 			return nil, withText(errCheckReject, v.Reply)
@@ -215,51 +237,29 @@ func (s *session) buildDelivery(tx *transaction, msg *spooled, now time.Time) (*
 		}
 		if s.identity != nil {
 			out.AccountID = s.identity.AccountID
-			if deps.Signer != nil {
-				p, err := s.sign(tx, msg)
-				if err != nil {
-					return nil, fmt.Errorf("sign: %w", err)
-				}
-				out.Prefix = p
+			if msg.signErr != nil {
+				return nil, fmt.Errorf("sign: %w", msg.signErr)
 			}
+			out.Prefix = msg.signature
 		}
 		d.Remote = out
 	}
 	return d, nil
 }
 
-func (s *session) parseMeta(ref store.BlobRef) (*store.MessageMeta, error) {
-	r, err := s.srv.deps.Blobs.Open(s.ctx, ref.Hash)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return s.srv.deps.Meta(r)
-}
-
-func (s *session) checkInbound(tx *transaction, msg *spooled) (Verdict, error) {
-	r, err := s.srv.deps.Blobs.Open(s.ctx, msg.ref.Hash)
-	if err != nil {
-		return Verdict{}, err
-	}
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(s.ctx, s.srv.cfg.DataTimeout)
-	defer cancel()
+// checkInbound runs the inbound check on the message streamed by r. The
+// checker bounds its own DNS work; ctx ends if the stream fails.
+func (s *session) checkInbound(ctx context.Context, tx *transaction, r io.Reader) (Verdict, error) {
 	return s.srv.deps.Inbound.CheckInbound(ctx, &Inbound{
 		ConnID: s.c.id, RemoteIP: s.c.ip, HELO: s.helo, TLS: s.tls,
-		MailFrom: tx.from, Rcpts: tx.rcpts, Blob: msg.ref, Message: r,
+		MailFrom: tx.from, Rcpts: tx.rcpts, Message: r,
 	})
 }
 
-func (s *session) sign(tx *transaction, msg *spooled) ([]byte, error) {
-	r, err := s.srv.deps.Blobs.Open(s.ctx, msg.ref.Hash)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return s.srv.deps.Signer.Sign(s.ctx, &Outgoing{
+func (s *session) sign(ctx context.Context, tx *transaction, fromDomain string, r io.Reader) ([]byte, error) {
+	return s.srv.deps.Signer.Sign(ctx, &Outgoing{
 		AccountID: s.identity.AccountID, Account: s.identity.Address, MailFrom: tx.from,
-		FromDomain: msg.fromDomain, Blob: msg.ref, Message: r,
+		FromDomain: fromDomain, Message: r,
 	})
 }
 

@@ -60,8 +60,8 @@ const (
 	TempFail
 )
 
-// Inbound describes a message received on the MX, spooled and durable in
-// the blob store but not yet delivered.
+// Inbound describes a message arriving on the MX: it is not stored yet,
+// and is stored only if the verdict accepts it.
 type Inbound struct {
 	ConnID   string
 	RemoteIP netip.Addr
@@ -69,9 +69,10 @@ type Inbound struct {
 	TLS      *tls.ConnectionState // nil without TLS
 	MailFrom string               // "" for the null sender
 	Rcpts    []string
-	Blob     store.BlobRef
-	// Message reads the spooled message (our Received header included).
-	Message io.ReaderAt
+	// Message streams the message as it arrives, as it will be stored
+	// (our Received header included). The checker may stop reading early;
+	// reading fails if the client's DATA fails.
+	Message io.Reader
 }
 
 // Verdict is an InboundChecker's decision.
@@ -85,8 +86,9 @@ type Verdict struct {
 }
 
 // InboundChecker is the hook for SPF, DKIM and DMARC on the MX: it is called
-// once per message after it is spooled and before it is delivered. An error
-// means the check could not run: the message is refused with 451 4.7.0.
+// once per message while the message arrives, and its verdict is awaited
+// before anything is stored. It bounds its own DNS work. An error means the
+// check could not run: the message is refused with 451 4.7.0.
 type InboundChecker interface {
 	CheckInbound(ctx context.Context, m *Inbound) (Verdict, error)
 }
@@ -98,13 +100,13 @@ type Outgoing struct {
 	MailFrom  string
 	// FromDomain is the domain of the From header (for the DKIM d=).
 	FromDomain string
-	Blob       store.BlobRef
-	Message    io.ReaderAt
+	// Message streams the message as it arrives, as it will be stored.
+	Message io.Reader
 }
 
-// Signer is the hook for DKIM signing on submission: the returned header
-// fields (CRLF-terminated) go into Outbound.Prefix. An error refuses the
-// message with 451 4.3.0.
+// Signer is the hook for DKIM signing on submission, called while the
+// message arrives: the returned header fields (CRLF-terminated) go into
+// Outbound.Prefix. An error refuses the message with 451 4.3.0.
 type Signer interface {
 	Sign(ctx context.Context, m *Outgoing) ([]byte, error)
 }

@@ -27,9 +27,25 @@ package smtpserver
 // Submission sender policy: the envelope sender and every From address must
 // be the account's address (any plus-tag) or an alias that resolves to the
 // account; a catch-all or the postmaster fallback does not count. The null
-// sender is allowed (RFC 8098 wants it for MDNs). A message without a
-// parsable From gets 550 5.6.0. Missing Date and Message-ID are added
-// (RFC 6409 8).
+// sender is allowed (RFC 8098 wants it for MDNs). A message without exactly
+// one From field with parsable addresses, or with several Sender fields,
+// gets 550 5.6.0. Sender, Resent-From and Resent-Sender addresses, and any
+// address written in a display name of these fields or of From, must be
+// owned the same way: else 553 5.7.1 (author.go). Missing Date and
+// Message-ID are added (RFC 6409 8).
+//
+// Header syntax, every port: a line of the header section that is not a
+// field (a space before the colon, no colon, a continuation of nothing)
+// gets 554 5.6.0; the obsolete syntax of RFC 5322 4.5 is not accepted, so
+// that every reader of the stored message sees the same fields (header.go).
+//
+// Intake (stage.go, deliver.go): the header section is read and checked
+// first; then the message is streamed once into an uncommitted blob while
+// the metadata parser, the inbound check (MX) and the DKIM signer
+// (submission with remote recipients) read the same bytes. Only then is it
+// accepted, the blob committed (fsync, link, directory fsync) and the store
+// transaction run before the 250; a refused message is discarded and
+// leaves nothing on disk.
 //
 // What go-smtp v0.25.1 does that we rely on or work around:
 //   - only <CRLF>.<CRLF> ends DATA, but ".\r" followed by anything other

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kantorpos/kantorpos/internal/blob"
 	"github.com/kantorpos/kantorpos/internal/store"
@@ -124,7 +125,7 @@ type fakeChecker struct {
 
 func (f *fakeChecker) CheckInbound(ctx context.Context, m *Inbound) (Verdict, error) {
 	f.got.Store(m)
-	b, _ := io.ReadAll(io.NewSectionReader(m.Message, 0, m.Blob.Size))
+	b, _ := io.ReadAll(m.Message)
 	s := string(b)
 	f.msg.Store(&s)
 	return f.v, f.err
@@ -167,6 +168,12 @@ func TestInboundChecker(t *testing.T) {
 			if tc.want != "250" {
 				if len(ds) != 0 {
 					t.Errorf("stored after %s", tc.name)
+				}
+				// Issue 19 item 3: a refused message leaves no blob.
+				n := 0
+				e.blobs.Walk(context.Background(), func(string, int64, time.Time) error { n++; return nil })
+				if n != 0 {
+					t.Errorf("%d blobs left after %s", n, tc.name)
 				}
 				return
 			}

@@ -1,78 +1,54 @@
 package smtpserver
 
 import (
-	"bytes"
+	"fmt"
 	"io"
 	"mime"
 	"net/mail"
 	"strings"
+
+	"github.com/kantorpos/kantorpos/internal/mailhdr"
 )
 
-// field is one header field, unfolded (RFC 5322 2.2.3).
-type field struct {
-	name  string // as written
-	value string // after the colon, folding CRLFs removed, trimmed
-}
+// errHeaderSyntax: a line of the header section that is neither a header
+// field nor the continuation of one. Other parsers read such a line in
+// different ways (a "From :" field seen by one and not by another is a
+// sender spoof), so the message is refused, on every port.
+var errHeaderSyntax = reply(554, 5, 6, 0, "Invalid header field in message (RFC 5322 2.2)")
 
-// parseFields splits a header section (as read by readHeader) into fields.
-// Lines that are neither a field nor a continuation are ignored: the message
-// is stored as received, this is only for our checks.
-func parseFields(hdr []byte) []field {
-	var out []field
-	for len(hdr) > 0 {
-		var line []byte
-		if i := bytes.Index(hdr, []byte("\r\n")); i >= 0 {
-			line, hdr = hdr[:i], hdr[i+2:]
-		} else {
-			line, hdr = hdr, nil
-		}
-		if len(line) == 0 {
-			break // end of the header section
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if len(out) > 0 {
-				out[len(out)-1].value += " " + strings.TrimSpace(string(line))
-			}
-			continue
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !validFieldName(line[:colon]) {
-			continue
-		}
-		out = append(out, field{name: string(line[:colon]), value: strings.TrimSpace(string(line[colon+1:]))})
+// parseFields splits a header section into fields (mailhdr.Parse); a line
+// that is not a field refuses the message with errHeaderSyntax.
+func parseFields(hdr []byte) ([]mailhdr.Field, error) {
+	fs, err := mailhdr.Parse(hdr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", err, errHeaderSyntax)
 	}
-	for i := range out {
-		out[i].value = strings.TrimSpace(out[i].value)
-	}
-	return out
-}
-
-// validFieldName: printable US-ASCII except colon (RFC 5322 2.2).
-func validFieldName(b []byte) bool {
-	for _, c := range b {
-		if c < 33 || c > 126 {
-			return false
-		}
-	}
-	return true
+	return fs, nil
 }
 
 // headerInfo is what the server needs from the header section.
 type headerInfo struct {
 	received  int
 	from      []string // values of the From fields
+	sender    []string // values of the Sender fields
+	resent    []string // values of the Resent-From and Resent-Sender fields
 	date      bool
 	messageID bool
 }
 
-func inspectHeader(fields []field) headerInfo {
+func inspectHeader(fields []mailhdr.Field) headerInfo {
 	var h headerInfo
 	for _, f := range fields {
-		switch strings.ToLower(f.name) {
+		v := f.Value()
+		switch strings.ToLower(f.Name) {
 		case "received":
 			h.received++
 		case "from":
-			h.from = append(h.from, f.value)
+			h.from = append(h.from, v)
+		case "sender":
+			h.sender = append(h.sender, v)
+		case "resent-from", "resent-sender":
+			h.resent = append(h.resent, v)
 		case "date":
 			h.date = true
 		case "message-id":
@@ -82,32 +58,28 @@ func inspectHeader(fields []field) headerInfo {
 	return h
 }
 
-// maxFromLen bounds the From value we parse (net/mail is not linear on
-// every input).
+// maxFromLen bounds an address field value we parse (net/mail is not
+// linear on every input).
 const maxFromLen = 8 << 10
 
-// addrParser parses From values. Display names in any charset are accepted
-// without decoding: we only need the addresses.
+// addrParser parses address fields. Encoded words in display names are
+// decoded (so that an address hidden in one is seen); unknown charsets are
+// taken as they are.
 func addrParser() *mail.AddressParser {
 	return &mail.AddressParser{WordDecoder: &mime.WordDecoder{
 		CharsetReader: func(charset string, r io.Reader) (io.Reader, error) { return r, nil },
 	}}
 }
 
-// fromAddresses returns the addresses of the From fields, or ok=false when
-// there is none or one cannot be parsed.
-func fromAddresses(values []string) (addrs []string, ok bool) {
-	for _, v := range values {
-		if len(v) > maxFromLen {
-			return nil, false
-		}
-		list, err := addrParser().ParseList(v)
-		if err != nil {
-			return nil, false
-		}
-		for _, a := range list {
-			addrs = append(addrs, a.Address)
-		}
+// parseMailboxes parses the value of an address field (a mailbox-list,
+// RFC 5322 3.4); ok is false when it is empty, too long or not parsable.
+func parseMailboxes(v string) (list []*mail.Address, ok bool) {
+	if len(v) > maxFromLen {
+		return nil, false
 	}
-	return addrs, len(addrs) > 0
+	list, err := addrParser().ParseList(v)
+	if err != nil || len(list) == 0 {
+		return nil, false
+	}
+	return list, true
 }

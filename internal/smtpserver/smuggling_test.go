@@ -75,8 +75,9 @@ func TestSmuggling(t *testing.T) {
 			for _, d := range ds {
 				msg := e.st.blobContent(d)
 				hdr, _, _ := strings.Cut(msg, "\r\n\r\n")
-				for _, f := range parseFields([]byte(hdr + "\r\n")) {
-					if strings.EqualFold(f.name, "Subject") && strings.Contains(f.value, "SMUGGLED") {
+				fs, _ := parseFields([]byte(hdr + "\r\n"))
+				for _, f := range fs {
+					if strings.EqualFold(f.Name, "Subject") && strings.Contains(f.Value(), "SMUGGLED") {
 						t.Errorf("smuggled message stored:\n%q", msg)
 					}
 				}

@@ -172,9 +172,27 @@ func TestSubmissionFromHeader(t *testing.T) {
 		{"From: Bob <bob@local.test>\r\n", 553},
 		{"From: alice@local.test, bob@local.test\r\n", 553},
 		{"FROM:\r\n <bob@local.test>\r\n", 553},
-		{"From: Alice <alice@local.test>\r\nFrom: bob@local.test\r\n", 553},
+		{"From: Alice <alice@local.test>\r\nFrom: bob@local.test\r\n", 550},
+		{"From: alice@local.test\r\nFrom: sales@local.test\r\n", 550}, // RFC 5322 3.6: one From
 		{"Subject: no from\r\n", 550},
 		{"From: not an address\r\n", 550},
+		// Issue 19 item 1: a line that is not a field is refused, not skipped.
+		{"From : bob@local.test\r\nFrom: alice@local.test\r\n", 554},
+		{"From bob@local.test\r\nFrom: alice@local.test\r\n", 554},
+		// Sender and Resent-From are checked as From is.
+		{"From: alice@local.test\r\nSender: sales@local.test\r\n", 0},
+		{"From: alice@local.test\r\nSender: bob@local.test\r\n", 553},
+		{"From: alice@local.test\r\nSender: a@local.test\r\nSender: alice@local.test\r\n", 550},
+		{"From: alice@local.test\r\nResent-From: alice@local.test\r\n", 0},
+		{"From: alice@local.test\r\nResent-From: bob@local.test\r\n", 553},
+		{"From: alice@local.test\r\nResent-Sender: Bob <bob@local.test>\r\n", 553},
+		{"From: alice@local.test\r\nResent-From: alice@local.test\r\nResent-From: bob@local.test\r\n", 553},
+		// Issue 19 item 11: a display name that is someone else's address.
+		{"From: \"bob@local.test\" <alice@local.test>\r\n", 553},
+		{"From: =?utf-8?q?bob=40local.test?= <alice@local.test>\r\n", 553},
+		{"From: \"bob@local.test via Alice\" <alice@local.test>\r\n", 553},
+		{"From: \"sales@local.test\" <alice@local.test>\r\n", 0},
+		{"From: alice@local.test\r\nSender: \"bob@local.test\" <alice@local.test>\r\n", 553},
 	}
 	for _, tc := range tests {
 		err := send(c, "alice@local.test", []string{"bob@local.test"}, tc.header+"Subject: t\r\n\r\nbody\r\n")
@@ -276,7 +294,7 @@ func TestSignerHook(t *testing.T) {
 	if string(d.Remote.Prefix) != "DKIM-Signature: v=1; d=local.test\r\n" {
 		t.Errorf("prefix %q", d.Remote.Prefix)
 	}
-	if sg.got.Account != "alice@local.test" || sg.got.Blob != d.Blob {
+	if sg.got.Account != "alice@local.test" || sg.got.FromDomain != "local.test" {
 		t.Errorf("signer got %+v", sg.got)
 	}
 	if strings.Contains(string(d.Local[0].Prefix), "DKIM") {
