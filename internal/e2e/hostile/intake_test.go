@@ -14,7 +14,6 @@ import (
 // refused messages that stayed on disk.
 
 const (
-	bob         = "bob@example.test"
 	bobPassword = "bob's own long password"
 )
 
