@@ -154,6 +154,10 @@ func New(t testing.TB, o Options) *Server {
 	if s.DataDir == "" {
 		s.DataDir = filepath.Join(t.TempDir(), "data")
 	}
+	// As an installer would (admin commands never create it).
+	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if o.Hostname == "" {
 		o.Hostname = "mx.crash.test"
 	}
