@@ -13,6 +13,8 @@ package smtpserver
 //     deeper than 10: 550 5.4.6 (RFC 5321 4.3.2 lists 550, not 554, for RCPT).
 //   - Too many Received fields (> MaxReceived, default 50): 554 5.4.6.
 //   - Bare CR or LF in the content: 554 5.6.0, then the connection is closed.
+//     A NUL in the content: 554 5.6.0 (RFC 2045 2.8; BINARYMIME is not
+//     offered), the session goes on.
 //   - Disk full: 452 4.3.1 at MAIL (CheckSpace with the SIZE parameter) or
 //     after DATA; store.ErrUnavailable and other store errors: 451 4.3.0.
 //   - After MaxBadRecipients refused recipients or MaxAuthFailures failed
@@ -33,9 +35,13 @@ package smtpserver
 //
 // What go-smtp v0.25.1 does that we rely on or work around:
 //   - only <CRLF>.<CRLF> ends DATA, but ".\r" followed by anything other
-//     than LF is dropped silently: "\r\n.\rX" reaches us as "\r\nX". Such a
-//     variant therefore gives one message whose body holds the would-be
-//     smuggled commands; never a second message (tests: TestSmuggling).
+//     than LF is dropped silently: "\r\n.\rX" reaches us as "\r\nX". On a
+//     plaintext connection the guard (guard.go) sees the raw bytes, and the
+//     message is refused as a bare CR (554 5.6.0, closed; TestSmuggling,
+//     hostile TestDotBareCRLine). After STARTTLS and on implicit TLS only
+//     go-smtp sees them: such a message is still stored without the ".\r"
+//     (never a second message). Fixing that needs go-smtp's dataReader to
+//     keep or refuse the CR (still so in v0.26.0).
 //   - plaintext pipelined after STARTTLS is discarded (TestSTARTTLSInjection).
 //   - ReadTimeout applies per command line; we extend the deadline while
 //     content flows (DataTimeout) and clamp every deadline to the session
