@@ -33,7 +33,14 @@ package smtpserver
 // parsable From gets 550 5.6.0. Missing Date and Message-ID are added
 // (RFC 6409 8).
 //
-// What go-smtp v0.25.1 does that we rely on or work around:
+// Addresses: go-smtp removes the quotes of a quoted local part before we
+// see the path, so only local parts that are dot-atoms once unquoted are
+// accepted ("a.b"@x is a.b@x, RFC 5322 3.4.1); one that needs quoting gets
+// 553 rather than being recorded as another address (parsePath).
+// "RCPT TO:<Postmaster>" without a domain (RFC 5321 4.5.1) goes to
+// postmaster@ our primary domain (router.ResolvePostmaster).
+//
+// What go-smtp v0.26.0 does that we rely on or work around:
 //   - only <CRLF>.<CRLF> ends DATA, but ".\r" followed by anything other
 //     than LF is dropped silently: "\r\n.\rX" reaches us as "\r\nX". On a
 //     plaintext connection the guard (guard.go) sees the raw bytes, and the
@@ -47,7 +54,11 @@ package smtpserver
 //     content flows (DataTimeout) and clamp every deadline to the session
 //     deadline (conn.go).
 //   - a base64 error inside AUTH gets 454 4.7.0 from go-smtp (RFC 4954 asks
-//     for 501); "<postmaster>" without a domain is refused with 501.
+//     for 501).
+//   - MAIL ... SIZE= with more than 10 digits (above 2^32-1) gets 501 5.5.4
+//     from go-smtp's parser before our code runs; RFC 1870 allows 20 digits
+//     and asks for 552 5.3.4 above our limit. Either way it is a permanent
+//     refusal; the reply code needs a change in go-smtp.
 //
 // Cross-protocol: a plaintext command line starting with an HTTP verb
 // closes the connection with 421 (guard.go); over TLS, ALPN "smtp" makes a
