@@ -65,3 +65,25 @@ func TestQuotedLocalPart(t *testing.T) {
 		t.Errorf("stored %q", msgs)
 	}
 }
+
+// A bidi override or other non-printing character in a SMTPUTF8 address
+// would reach the Return-Path field (and the log) raw, reordering what the
+// reader sees, like the HELO of issue 19 item 12: refused with 553.
+func TestNonPrintingAddress(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	c := dial(t, e, "smtp", "")
+	c.greet()
+	c.cmd("EHLO client.test", "250 ")
+	for _, from := range []string{"<gro\u202eup@ext.test>", "<a\u200bb@ext.test>", "<a\u0085b@ext.test>"} {
+		if r := c.cmd("MAIL FROM:"+from+" SMTPUTF8", ""); !strings.HasPrefix(r, "553") {
+			t.Errorf("MAIL FROM:%q: %q, want 553", from, r)
+			c.cmd("RSET", "250")
+		}
+	}
+	c.cmd("MAIL FROM:<jürgen@ext.test> SMTPUTF8", "250")
+	if r := c.cmd("RCPT TO:<ali\u202ece@example.test>", ""); !strings.HasPrefix(r, "553") {
+		t.Errorf("RCPT with U+202E: %q, want 553", r)
+	}
+	c.cmd("QUIT", "221")
+}
