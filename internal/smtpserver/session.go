@@ -92,7 +92,7 @@ func validHELO(h string) bool {
 // as a.b@x, and <"\"a b\""@x> (local part `"a b"`) as "a b"@x, which
 // mailaddr would unquote once more into a different address. So only a
 // dot-atom local part is accepted: a quoted form that means the same
-// (RFC 5322 3.4.1) is kept in that form, and a local part that needs
+// (RFC 5322 3.4.1) is accepted as that dot-atom, and a local part that needs
 // quoting ("<script>", spaces, "@", quotes) is refused with 553, since the
 // address the client wrote can no longer be told apart (issue 19 item 15).
 // We define no mailbox that needs quoting (RFC 5321 4.1.2 says a host
