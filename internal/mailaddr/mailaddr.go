@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
@@ -149,6 +150,13 @@ func parseLocal(s string) (local, rest string, err error) {
 				return b.String(), s[i+1:], nil
 			case c < 0x20 || c == 0x7f:
 				return "", "", fmt.Errorf("%w: control character", ErrSyntax)
+			case c >= 0x80:
+				r, size := utf8.DecodeRuneInString(s[i:])
+				if !unicode.IsPrint(r) {
+					return "", "", fmt.Errorf("%w: non-printing character %U", ErrSyntax, r)
+				}
+				b.WriteString(s[i : i+size])
+				i += size - 1
 			default:
 				b.WriteByte(c)
 			}
@@ -214,10 +222,12 @@ func validLabel(l string) bool {
 	return true
 }
 
-// atext per RFC 5322 3.2.3, plus any non-ASCII UTF-8 (RFC 6531).
+// atext per RFC 5322 3.2.3, plus non-ASCII UTF-8 (RFC 6531) that prints:
+// not C1 controls, format characters such as U+202E (which reorder what a
+// reader sees in a header) or line and paragraph separators.
 func isAtext(c rune) bool {
 	if c >= 0x80 {
-		return true
+		return unicode.IsPrint(c)
 	}
 	if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
 		return true

@@ -38,6 +38,16 @@ func TestParse(t *testing.T) {
 		{in: "a@" + strings.Repeat("b", 300), err: ErrTooLong},
 		{in: "\"a\x00\"@example.test", err: ErrSyntax},
 		{in: "a@[1.2.3.4", err: ErrSyntax},
+		// Non-printing characters: a bidi override would reorder the
+		// Return-Path a reader sees; C1 controls and separators break lines.
+		{in: "\u202eevil@example.test", err: ErrSyntax},
+		{in: "a\u200bb@example.test", err: ErrSyntax},
+		{in: "a\u0085b@example.test", err: ErrSyntax},
+		{in: "a\u2028b@example.test", err: ErrSyntax},
+		{in: "a\u00a0b@example.test", err: ErrSyntax},
+		{in: "\"a\u202eb\"@example.test", err: ErrSyntax},
+		{in: "\"jürgen b\"@example.test", local: "jürgen b", domain: "example.test"},
+		{in: "δοκιμή@example.test", local: "δοκιμή", domain: "example.test"},
 	}
 	for _, tt := range tests {
 		a, err := Parse(tt.in)

@@ -19,9 +19,11 @@
 //     temporarily; the sender retries), otherwise 250 after storing.
 //   - Quarantine: deliver into the recipient's Junk folder; Accept: INBOX.
 //   - Before storing, prepend res.AuthenticationResults (it is the complete
-//     field with CRLF) above our Received field. When res.Forged > 0, the
-//     message carries Authentication-Results fields claiming our hostname:
-//     rewrite its header with StripForged(header, Hostname) first.
+//     field with CRLF) above our Received field. Rewrite the message header
+//     with StripForged(header, ours) first, where ours calls OursID with the
+//     host name and every hosted domain: a sender must not supply a field
+//     that claims to come from our host or any of our domains (res.Forged
+//     counts those that claim the host name).
 //
 // Verify never fails on DNS trouble, and its DNS work is bounded by
 // Verifier.Timeout. Temporary failures give temperror results; the action is

@@ -10,6 +10,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/kantorpos/kantorpos/internal/mailaddr"
 	"github.com/kantorpos/kantorpos/internal/mailhdr"
@@ -191,19 +192,21 @@ func skipCFWS(s string) string {
 }
 
 // StripForged removes from a header section every Authentication-Results
-// field whose authserv-id equals authservID (compared case-insensitively):
-// such a field claims to be our verdict, so a sender must not be able to
-// supply it (RFC 8601 5). It returns the new header and the number of fields
-// removed; the header is returned unchanged when there is nothing to remove.
-func StripForged(header []byte, authservID string) ([]byte, int) {
-	if authservID == "" {
+// field whose authserv-id ours reports as ours: such a field claims to be
+// a verdict of our ADMD, so a sender must not be able to supply it (RFC
+// 8601 5). ours is called only for Authentication-Results fields, with the
+// authserv-id as written (see OursID). It returns the new header and the
+// number of fields removed; the header is returned unchanged when there is
+// nothing to remove.
+func StripForged(header []byte, ours func(authservID string) bool) ([]byte, int) {
+	if ours == nil {
 		return header, 0
 	}
 	fields := splitFields(header)
 	var out []byte
 	n := 0
 	for _, f := range fields {
-		if isForged(f, authservID) {
+		if isAuthResults(f) && ours(authservID(f.Value())) {
 			n++
 			continue
 		}
@@ -221,9 +224,30 @@ func StripForged(header []byte, authservID string) ([]byte, int) {
 	return append(out, header[total:]...), n
 }
 
+// OursID reports whether an authserv-id names our ADMD: the host name, one
+// of our domains, or a name under one of them (RFC 8601 5: a field that
+// claims to come from inside our trust boundary and did not is removed).
+// Case and a final dot are ignored; an empty id is not ours.
+func OursID(id, hostname string, domains []string) bool {
+	id = strings.ToLower(strings.TrimSuffix(id, "."))
+	if id == "" {
+		return false
+	}
+	for _, d := range append([]string{hostname}, domains...) {
+		d = strings.ToLower(strings.TrimSuffix(d, "."))
+		if d != "" && (id == d || strings.HasSuffix(id, "."+d)) {
+			return true
+		}
+	}
+	return false
+}
+
+func isAuthResults(f field) bool {
+	return strings.EqualFold(f.Name, "Authentication-Results")
+}
+
 func isForged(f field, id string) bool {
-	return strings.EqualFold(f.Name, "Authentication-Results") &&
-		strings.EqualFold(authservID(f.Value()), id)
+	return isAuthResults(f) && OursID(authservID(f.Value()), id, nil)
 }
 
 // tagValue returns the value of tag in a tag-list (RFC 6376 3.2) with all
@@ -248,8 +272,9 @@ func tagValue(list, tag string) string {
 var resolverAddr = regexp.MustCompile(` on [0-9A-Fa-f.:\[\]]+:[0-9]+`)
 
 // sanitize makes a string taken from the network safe for a header field
-// parameter or a log line: control characters, quotes and backslashes are
-// replaced and the length is capped.
+// parameter or a log line: control characters, quotes, backslashes and
+// non-printing characters (format characters such as U+202E, which reorder
+// what a reader sees) are replaced and the length is capped.
 func sanitize(s string) string {
 	const max = 200
 	s = resolverAddr.ReplaceAllString(s, "")
@@ -257,7 +282,7 @@ func sanitize(s string) string {
 		s = s[:max]
 	}
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '"' || r == '\\' || r == 0xfffd {
+		if r < 0x20 || r == 0x7f || r == '"' || r == '\\' || r == 0xfffd || r >= 0x80 && !unicode.IsPrint(r) {
 			return '?'
 		}
 		return r

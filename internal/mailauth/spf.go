@@ -41,8 +41,8 @@ func (v *Verifier) CheckSPF(ctx context.Context, ip netip.Addr, helo, mailFrom s
 	ctx, cancel := context.WithTimeout(ctx, v.timeout())
 	defer cancel()
 
-	res := SPFResult{HELOValue: authres.ResultNone, HELO: sanitize(helo)}
 	heloDomain, err := mailaddr.ParseDomain(strings.TrimSuffix(helo, "."))
+	res := SPFResult{HELOValue: authres.ResultNone, HELO: heloText(heloDomain, err, helo)}
 	if err != nil || strings.HasPrefix(heloDomain, "[") {
 		heloDomain = "" // an address literal or junk: no HELO identity
 	}
@@ -79,6 +79,28 @@ func (v *Verifier) CheckSPF(ctx context.Context, ip netip.Addr, helo, mailFrom s
 	}
 	res.Value, res.Reason = v.spfCheck(ctx, ip, hostForMacros, sender)
 	return res
+}
+
+// heloText is the HELO argument as it goes into Authentication-Results
+// (smtp.helo) and the log: the normalised domain (A-labels) or address
+// literal when it parses as one, else printable ASCII without quotes,
+// backslashes, parentheses, angle brackets or semicolons, every other
+// character replaced by "?", at most 100 bytes, as in our Received field.
+// The client chooses these bytes: raw, a U+202E or a control character
+// would reach the reader's mail program (issue 19 item 12).
+func heloText(domain string, parseErr error, helo string) string {
+	if parseErr == nil {
+		return domain
+	}
+	if len(helo) > 100 {
+		helo = helo[:100]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x21 || r > 0x7e || strings.ContainsRune(`"()\<>;`, r) {
+			return '?'
+		}
+		return r
+	}, helo)
 }
 
 // spfCheck runs one check_host() (RFC 7208 4) through our resolver.

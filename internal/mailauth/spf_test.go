@@ -97,3 +97,39 @@ func TestCheckSPFTimeout(t *testing.T) {
 		t.Fatalf("got %+v, want temperror", r)
 	}
 }
+
+// TestHELOInAuthenticationResults (issue 19 item 12): whatever the client
+// sent as HELO, smtp.helo in our field is printable ASCII, on its line,
+// as in our Received field: a domain in A-labels, anything else with "?".
+func TestHELOInAuthenticationResults(t *testing.T) {
+	t.Parallel()
+	s := dnstest.New(t)
+	v := newVerifier(t, s)
+	tests := []struct{ helo, want string }{
+		{"client.test", "smtp.helo=client.test"},
+		{"Client.TEST.", "smtp.helo=client.test"},
+		{"bücher.test", "smtp.helo=xn--bcher-kva.test"},
+		{"[127.0.0.1]", "smtp.helo=[127.0.0.1]"},
+		{"evil\u202etset.lab", `smtp.helo="evil?tset.lab"`},
+		{"a\u200bb.test", "smtp.helo=ab.test"}, // IDNA mapping drops U+200B
+		{"x\x01y", `smtp.helo="x?y"`},
+		{"x\r\nX-Injected: 1", `smtp.helo="x??X-Injected:?1"`},
+		{`q"\;(<`, `smtp.helo="q?????"`},
+	}
+	for _, tt := range tests {
+		res := verify(t, v, ConnInfo{IP: ip1, HELO: tt.helo, MailFrom: "a@example.test"}, basicMessage("a@example.test"))
+		ar := res.AuthenticationResults
+		for i := 0; i < len(ar); i++ {
+			if c := ar[i]; (c < 0x20 || c > 0x7e) && c != '\r' && c != '\n' && c != '\t' {
+				t.Errorf("HELO %q: byte %#x in %q", tt.helo, c, ar)
+				break
+			}
+		}
+		if strings.Count(ar, "\n") != strings.Count(ar, "\r\n\t")+1 || strings.Contains(ar, "X-Injected") && !strings.Contains(ar, "x??X-Injected") {
+			t.Errorf("HELO %q: field broken: %q", tt.helo, ar)
+		}
+		if !strings.Contains(ar, tt.want) {
+			t.Errorf("HELO %q: want %s in %q", tt.helo, tt.want, ar)
+		}
+	}
+}

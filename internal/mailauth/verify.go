@@ -109,7 +109,8 @@ type Result struct {
 	// "Authentication-Results: <Hostname>; ...\r\n", folded.
 	AuthenticationResults string
 	// Forged counts Authentication-Results fields in the message that
-	// claim our Hostname; remove them with StripForged before storing.
+	// claim our Hostname (or a name under it); remove them, and those
+	// that claim any of our domains, with StripForged before storing.
 	Forged int
 }
 

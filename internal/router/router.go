@@ -12,6 +12,9 @@
 //  4. for "postmaster" (any case, RFC 5321 4.5.1): Router.Postmaster;
 //  5. the catch-all alias "@d".
 //
+// "Postmaster" without a domain (RCPT TO:<Postmaster>) is postmaster@ our
+// primary domain: see ResolvePostmaster.
+//
 // So an alias shadows an account of the same address, and a real account
 // always wins over a catch-all. Alias targets are resolved recursively by the
 // same rules; a target naming an address that is already being expanded
@@ -149,6 +152,48 @@ func (r *Router) Resolve(ctx context.Context, addr mailaddr.Address) (Result, er
 		res.Status = UnknownUser
 	}
 	return res, nil
+}
+
+// ResolvePostmaster says where mail to "Postmaster" without a domain goes.
+// RFC 5321 4.5.1 (and 4.1.1.3): "RCPT TO:<Postmaster>" MUST be accepted;
+// it is the postmaster of this host, which we take to be the postmaster of
+// our primary domain: the host name or its nearest parent domain that is
+// one of ours, else the domain of Router.Postmaster when that is ours.
+// postmaster@ that domain is resolved like any address (an alias or an
+// account of that name first, then Router.Postmaster). When no domain
+// qualifies the mail goes to Router.Postmaster itself, and with none
+// configured the status is UnknownUser. addr is the address resolved.
+func (r *Router) ResolvePostmaster(ctx context.Context, hostname string) (addr mailaddr.Address, res Result, err error) {
+	var candidates []string
+	for h := strings.ToLower(strings.TrimSuffix(hostname, ".")); h != ""; {
+		candidates = append(candidates, h)
+		_, h, _ = strings.Cut(h, ".")
+	}
+	var pm mailaddr.Address
+	if r.Postmaster != "" {
+		if pm, err = mailaddr.Parse(r.Postmaster); err != nil {
+			return addr, res, fmt.Errorf("router: postmaster address %q: %w", r.Postmaster, err)
+		}
+		candidates = append(candidates, pm.Domain)
+	}
+	for _, d := range candidates {
+		ours, err := r.IsOurDomain(ctx, d)
+		if err != nil {
+			return addr, res, err
+		}
+		if ours {
+			addr = mailaddr.Address{Local: "postmaster", Domain: d}
+			res, err = r.Resolve(ctx, addr)
+			return addr, res, err
+		}
+	}
+	if r.Postmaster == "" {
+		return addr, Result{Status: UnknownUser}, nil
+	}
+	if pm.IsLiteral() {
+		return pm, Result{Status: UnknownUser}, nil // never forward to address literals
+	}
+	return pm, Result{Status: Deliver, Remote: []mailaddr.Address{pm}, Implicit: true}, nil
 }
 
 // expansion is the state of one Resolve call.

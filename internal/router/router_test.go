@@ -191,6 +191,56 @@ func TestPostmasterUnconfigured(t *testing.T) {
 	}
 }
 
+// TestResolvePostmaster: "RCPT TO:<Postmaster>" without a domain (RFC 5321
+// 4.5.1) is postmaster@ the primary domain: the host name or its nearest
+// parent that is ours, else the configured postmaster's domain, else the
+// configured postmaster itself.
+func TestResolvePostmaster(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, hostname, postmaster string
+		addr                       string // resolved address
+		status                     Status
+		local, remote              []string
+	}{
+		{"host in our domain", "mx.other.test", "admin@local.test", "postmaster@other.test", Deliver, []string{"carol@local.test"}, nil},
+		{"host is our domain", "Local.Test.", "admin@local.test", "postmaster@local.test", Deliver, []string{"admin@local.test"}, nil},
+		{"fallback at the domain", "mx.local.test", "ops@ext.test", "postmaster@local.test", Deliver, nil, []string{"ops@ext.test"}},
+		{"postmaster's domain", "mx.provider.test", "admin@local.test", "postmaster@local.test", Deliver, []string{"admin@local.test"}, nil},
+		{"remote postmaster", "mx.provider.test", "ops@ext.test", "ops@ext.test", Deliver, nil, []string{"ops@ext.test"}},
+		{"nothing configured", "mx.provider.test", "", "", UnknownUser, nil, nil},
+		{"no postmaster at the domain", "mx.local.test", "", "postmaster@local.test", UnknownUser, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := New(testDir(), tt.postmaster)
+			addr, res, err := r.ResolvePostmaster(context.Background(), tt.hostname)
+			if err != nil || addr.String() != tt.addr || res.Status != tt.status {
+				t.Fatalf("got %q %v %v, want %q %v", addr.String(), res.Status, err, tt.addr, tt.status)
+			}
+			var local, remote []string
+			for _, l := range res.Local {
+				local = append(local, l.Account.Address)
+			}
+			for _, a := range res.Remote {
+				remote = append(remote, a.String())
+			}
+			if !slices.Equal(local, tt.local) || !slices.Equal(remote, tt.remote) {
+				t.Errorf("local %v remote %v, want %v %v", local, remote, tt.local, tt.remote)
+			}
+			if res.Status == Deliver && !res.Implicit && tt.name != "host in our domain" {
+				t.Errorf("not marked implicit: submission must not let a user send as it")
+			}
+		})
+	}
+	d := testDir()
+	d.fail = fmt.Errorf("db down: %w", store.ErrUnavailable)
+	if _, _, err := New(d, "admin@local.test").ResolvePostmaster(context.Background(), "mx.local.test"); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("lookup failure: %v", err)
+	}
+}
+
 func TestLookupErrorIsReturned(t *testing.T) {
 	t.Parallel()
 	d := testDir()

@@ -39,10 +39,7 @@ func (s *Server) smtpServer(kind smtpserver.Kind) (service, error) {
 		Log:       s.Log.With("component", "smtp", "listener", kind.String()),
 	}
 	if kind == smtpserver.MX {
-		deps.HeaderFilter = func(h []byte) []byte {
-			out, _ := mailauth.StripForged(h, c.Hostname)
-			return out
-		}
+		deps.HeaderFilter = s.stripForgedResults
 		if c.SMTP.CheckAuthentication {
 			deps.Inbound = &inboundChecker{v: &mailauth.Verifier{
 				Resolver: s.Resolver, Hostname: c.Hostname, Timeout: 20 * time.Second, Clock: s.Clock,
@@ -53,6 +50,36 @@ func (s *Server) smtpServer(kind smtpserver.Kind) (service, error) {
 		deps.Signer = &dkimSigner{keys: s.Store, clock: s.Clock}
 	}
 	return smtpserver.New(cfg.WithDefaults(), deps)
+}
+
+// stripForgedResults removes the Authentication-Results fields a sender
+// wrote in our name: our host name, any of our domains or a name under one
+// (RFC 8601 5; issue 19 item 13). The domains are read once per message,
+// and only when the message has such a field; when they cannot be read,
+// every Authentication-Results field is removed (they are only advice).
+func (s *Server) stripForgedResults(h []byte) []byte {
+	var domains []string
+	loaded, failed := false, false
+	out, n := mailauth.StripForged(h, func(id string) bool {
+		if !loaded {
+			loaded = true
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			ds, err := s.Store.Domains(ctx)
+			if err != nil {
+				s.Log.Warn("authentication-results filter: domains", "err", err)
+				failed = true
+			}
+			for _, d := range ds {
+				domains = append(domains, d.Name)
+			}
+		}
+		return failed || mailauth.OursID(id, s.Config.Hostname, domains)
+	})
+	if n > 0 {
+		s.Log.Info("removed forged Authentication-Results", "component", "smtp", "fields", n)
+	}
+	return out
 }
 
 // newRouter builds the recipient router.

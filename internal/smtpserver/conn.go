@@ -32,6 +32,7 @@ type conn struct {
 	httpRejected bool      // the 421 was sent
 
 	closeAfterWrite atomic.Bool
+	dotCR           atomic.Bool // the guard saw a DATA line "." + bare CR
 	inTx            atomic.Bool // in a mail transaction (MAIL .. end of DATA)
 	authFailures    atomic.Int32
 	badRcpts        atomic.Int32
@@ -50,7 +51,11 @@ func (c *conn) Read(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(p)
 	if c.guard != nil && n > 0 {
-		if k := c.guard.scan(p[:n]); k >= 0 {
+		k := c.guard.scan(p[:n])
+		if c.guard.dotCR {
+			c.dotCR.Store(true)
+		}
+		if k >= 0 {
 			c.httpClosed = true
 			c.log.Warn("HTTP request on SMTP port, closing")
 			if k > 0 {

@@ -15,17 +15,23 @@ import (
 func TestStrictReader(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		in   string
-		good string // bytes passed before the error
-		bad  bool
+		in     string
+		good   string // bytes passed before the error
+		want   error
+		lostCR bool // the connection's guard saw a "." + bare CR line
 	}{
-		{"a\r\nb\r\n", "a\r\nb\r\n", false},
-		{"", "", false},
-		{"a\nb\r\n", "a", true},
-		{"a\r\nb\rc\r\n", "a\r\nb\r", true}, // the CR passes; the error aborts the blob
-		{"a\r", "a\r", true},
-		{"\r\r\n", "\r", true},
-		{"x\r\n\x00.\r\n", "x\r\n\x00.\r\n", false},
+		{"a\r\nb\r\n", "a\r\nb\r\n", nil, false},
+		{"", "", nil, false},
+		{"a\nb\r\n", "a", ErrBareLineEnding, false},
+		{"a\r\nb\rc\r\n", "a\r\nb\r", ErrBareLineEnding, false}, // the CR passes; the error aborts the blob
+		{"a\r", "a\r", ErrBareLineEnding, false},
+		{"\r\r\n", "\r", ErrBareLineEnding, false},
+		// Issue 19 item 14: NUL is refused (RFC 2045 2.8), and so is a
+		// content in which go-smtp dropped a ".\r".
+		{"x\r\n\x00.\r\n", "x\r\n", ErrNUL, false},
+		{"Sub\x00ject: a\r\n\r\n", "Sub", ErrNUL, false},
+		{"a\r\nX\r\n", "a\r\nX\r\n", ErrBareLineEnding, true},
+		{"", "", ErrBareLineEnding, true},
 	}
 	for _, tc := range tests {
 		for _, oneByte := range []bool{false, true} {
@@ -33,11 +39,16 @@ func TestStrictReader(t *testing.T) {
 			if oneByte {
 				r = iotest.OneByteReader(r)
 			}
-			out, err := io.ReadAll(&strictReader{r: r})
-			if tc.bad != errors.Is(err, ErrBareLineEnding) || !tc.bad && err != nil {
-				t.Errorf("%q (one byte %v): err %v", tc.in, oneByte, err)
+			sr := &strictReader{r: r}
+			if tc.lostCR {
+				sr.lostCR = func() bool { return true }
 			}
-			if !tc.bad && string(out) != tc.good || tc.bad && !strings.HasPrefix(tc.good, string(out)) {
+			out, err := io.ReadAll(sr)
+			bad := tc.want != nil
+			if bad && !errors.Is(err, tc.want) || !bad && err != nil {
+				t.Errorf("%q (one byte %v): err %v, want %v", tc.in, oneByte, err, tc.want)
+			}
+			if !bad && string(out) != tc.good || bad && !strings.HasPrefix(tc.good, string(out)) {
 				t.Errorf("%q (one byte %v): passed %q", tc.in, oneByte, out)
 			}
 		}
@@ -172,13 +183,46 @@ func TestCmdGuard(t *testing.T) {
 	}
 }
 
+// TestCmdGuardDotCR: the guard notes a DATA line that starts with "." and
+// a bare CR (go-smtp drops both bytes), and nothing else.
+func TestCmdGuardDotCR(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"DATA\r\nx\r\n.\rX\r\n.\r\n", true},
+		{"DATA\r\n.\rX\r\n.\r\n", true}, // the first line of the content
+		{"DATA\r\nx\r\n.\r.\r\n.\r\n", true},
+		{"DATA\r\nx\r\n.\r\n", false},
+		{"DATA\r\nx\r\n..\rX\r\n.\r\n", false}, // dot-stuffed: the bare CR reaches the session
+		{"DATA\r\nx\r\n.\r\n.\rX\r\n", false},  // after the end: a command line
+		{"EHLO x\r\n.\rX\r\n", false},
+		{"BDAT 5\r\n.\rX\r\n", false},
+		{"STARTTLS\r\nDATA\r\n.\rX", false}, // TLS records: not looked at
+	}
+	for _, tc := range tests {
+		g := newCmdGuard()
+		g.scan([]byte(tc.in))
+		one := newCmdGuard()
+		for i := 0; i < len(tc.in); i++ {
+			one.scan([]byte{tc.in[i]})
+		}
+		if g.dotCR != tc.want || one.dotCR != tc.want {
+			t.Errorf("%q: dotCR %v (byte by byte %v), want %v", tc.in, g.dotCR, one.dotCR, tc.want)
+		}
+	}
+}
+
 // FuzzDataReader checks the DATA reader on arbitrary content: it passes
-// exactly the input when there is no bare CR or LF, stops before the first
-// one otherwise, and the header split never loses or invents bytes.
+// exactly the input when there is no bare CR or LF and no NUL, fails
+// otherwise without passing the bad byte, and the header split never loses
+// or invents bytes.
 func FuzzDataReader(f *testing.F) {
 	for _, s := range []string{
 		"Subject: a\r\n\r\nbody\r\n", "a\nb", "a\rb", "\r\n", "x\r\n\x00.\r\n", "A: 1\r\n b\r\n\r\n",
 		"Received: x\r\nReceived: y\r\n\r\n", "From: =?utf-8?q?x?= <a@b>\r\n\r\n",
+		"a\x00\r\n", "\x00", "a\r\x00\n", "A: 1\r\n\r\nbody\x00\r\n",
 	} {
 		f.Add([]byte(s), uint8(7))
 	}
@@ -194,18 +238,21 @@ func FuzzDataReader(f *testing.F) {
 		if err == nil {
 			rest, err = io.ReadAll(br)
 		}
-		bare := hasBareLineEnding(in)
-		if bare != errors.Is(err, ErrBareLineEnding) {
-			t.Fatalf("bare=%v err=%v", bare, err)
+		bare, nul := hasBareLineEnding(in), bytes.IndexByte(in, 0) >= 0
+		// Both: whichever comes first.
+		if !bare && !nul && err != nil || bare && !nul && !errors.Is(err, ErrBareLineEnding) ||
+			!bare && nul && !errors.Is(err, ErrNUL) || bare && nul && !errors.Is(err, ErrBareLineEnding) && !errors.Is(err, ErrNUL) {
+			t.Fatalf("bare=%v nul=%v err=%v", bare, nul, err)
 		}
 		out := append(append([]byte{}, hdr...), rest...)
-		if !bare && !bytes.Equal(out, in) {
+		if !bare && !nul && !bytes.Equal(out, in) {
 			t.Fatalf("changed: %q → %q", in, out)
 		}
 		// What passed the reader is free of bare line endings (a final CR
-		// may wait for its LF).
-		if passed := bytes.TrimSuffix(in[:sr.n], []byte("\r")); hasBareLineEnding(passed) {
-			t.Fatalf("passed a bare line ending: %q", passed)
+		// may wait for its LF) and of NUL.
+		passed := bytes.TrimSuffix(in[:sr.n], []byte("\r"))
+		if hasBareLineEnding(passed) || bytes.IndexByte(passed, 0) >= 0 {
+			t.Fatalf("passed a bare line ending or NUL: %q", passed)
 		}
 		if fs, err := parseFields(hdr); err == nil {
 			for _, v := range inspectHeader(fs).from {

@@ -41,7 +41,7 @@ func (s *session) data(r io.Reader) error {
 		return errNoValidRcpts
 	}
 	now := s.srv.clk.Now()
-	sr := &strictReader{r: r, touch: s.touchData}
+	sr := &strictReader{r: r, touch: s.touchData, lostCR: s.c.dotCR.Load}
 	msg, err := s.spool(tx, sr, now)
 	if err != nil {
 		return s.rejected(tx, sr.n, err)
@@ -98,6 +98,8 @@ func replyFor(err error) *smtp.SMTPError {
 		return r
 	case errors.Is(err, ErrBareLineEnding):
 		return errBareLineEnd
+	case errors.Is(err, ErrNUL):
+		return errNULByte
 	case errors.Is(err, ErrHeaderTooLarge):
 		return errHeaderTooBig
 	case blob.IsNoSpace(err):

@@ -20,6 +20,9 @@ import (
 // Resolver says where mail for an address goes; *router.Router satisfies it.
 type Resolver interface {
 	Resolve(ctx context.Context, addr mailaddr.Address) (router.Result, error)
+	// ResolvePostmaster resolves "Postmaster" without a domain (RFC 5321
+	// 4.5.1) for a server named hostname, and says which address it used.
+	ResolvePostmaster(ctx context.Context, hostname string) (mailaddr.Address, router.Result, error)
 }
 
 // Deliverer files an accepted message in one transaction; store.Store

@@ -13,6 +13,8 @@ package smtpserver
 //     deeper than 10: 550 5.4.6 (RFC 5321 4.3.2 lists 550, not 554, for RCPT).
 //   - Too many Received fields (> MaxReceived, default 50): 554 5.4.6.
 //   - Bare CR or LF in the content: 554 5.6.0, then the connection is closed.
+//     A NUL in the content: 554 5.6.0 (RFC 2045 2.8; BINARYMIME is not
+//     offered), the session goes on.
 //   - Disk full: 452 4.3.1 at MAIL (CheckSpace with the SIZE parameter) or
 //     after DATA; store.ErrUnavailable and other store errors: 451 4.3.0.
 //   - After MaxBadRecipients refused recipients or MaxAuthFailures failed
@@ -47,17 +49,32 @@ package smtpserver
 // transaction run before the 250; a refused message is discarded and
 // leaves nothing on disk.
 //
-// What go-smtp v0.25.1 does that we rely on or work around:
+// Addresses: go-smtp removes the quotes of a quoted local part before we
+// see the path, so only local parts that are dot-atoms once unquoted are
+// accepted ("a.b"@x is a.b@x, RFC 5322 3.4.1); one that needs quoting gets
+// 553 rather than being recorded as another address (parsePath).
+// "RCPT TO:<Postmaster>" without a domain (RFC 5321 4.5.1) goes to
+// postmaster@ our primary domain (router.ResolvePostmaster).
+//
+// What go-smtp v0.26.0 does that we rely on or work around:
 //   - only <CRLF>.<CRLF> ends DATA, but ".\r" followed by anything other
-//     than LF is dropped silently: "\r\n.\rX" reaches us as "\r\nX". Such a
-//     variant therefore gives one message whose body holds the would-be
-//     smuggled commands; never a second message (tests: TestSmuggling).
+//     than LF is dropped silently: "\r\n.\rX" reaches us as "\r\nX". On a
+//     plaintext connection the guard (guard.go) sees the raw bytes, and the
+//     message is refused as a bare CR (554 5.6.0, closed; TestSmuggling,
+//     hostile TestDotBareCRLine). After STARTTLS and on implicit TLS only
+//     go-smtp sees them: such a message is still stored without the ".\r"
+//     (never a second message). Fixing that needs go-smtp's dataReader to
+//     keep or refuse the CR (still so in v0.26.0).
 //   - plaintext pipelined after STARTTLS is discarded (TestSTARTTLSInjection).
 //   - ReadTimeout applies per command line; we extend the deadline while
 //     content flows (DataTimeout) and clamp every deadline to the session
 //     deadline (conn.go).
 //   - a base64 error inside AUTH gets 454 4.7.0 from go-smtp (RFC 4954 asks
-//     for 501); "<postmaster>" without a domain is refused with 501.
+//     for 501).
+//   - MAIL ... SIZE= with more than 10 digits (above 2^32-1) gets 501 5.5.4
+//     from go-smtp's parser before our code runs; RFC 1870 allows 20 digits
+//     and asks for 552 5.3.4 above our limit. Either way it is a permanent
+//     refusal; the reply code needs a change in go-smtp.
 //
 // Cross-protocol: a plaintext command line starting with an HTTP verb
 // closes the connection with 421 (guard.go); over TLS, ALPN "smtp" makes a

@@ -60,6 +60,8 @@ func TestSwaks(t *testing.T) {
 		{"starttls", []string{"--port", mxPort, "--tls", "--from", "s@ext.test", "--to", "alice@local.test"}, false, "220 2.0.0 Ready to start TLS"},
 		{"pipeline", []string{"--port", mxPort, "--pipeline", "--from", "s@ext.test", "--to", "alice@local.test,bob@local.test"}, false, "250 2.0.0 OK id="},
 		{"relay refused", []string{"--port", mxPort, "--from", "s@ext.test", "--to", "victim@ext2.test"}, true, "554 5.7.1"},
+		// RFC 5321 4.5.1: postmaster of local.test (no alias: alice).
+		{"bare postmaster", []string{"--port", mxPort, "--from", "s@ext.test", "--to", "Postmaster"}, false, "RCPT TO:<Postmaster>"},
 		{"relay trick refused", []string{"--port", mxPort, "--from", "<>", "--to", "victim%ext2.test@local.test"}, true, "554 5.7.1"},
 		{"submission without auth", []string{"--port", subPort, "--tls", "--from", "alice@local.test", "--to", "far@ext.test"}, true, "530 5.7.0"},
 		{"submission starttls auth login", []string{"--port", subPort, "--tls", "--auth", "LOGIN", "--auth-user", "alice@local.test", "--auth-password", alicePass,
@@ -80,9 +82,10 @@ func TestSwaks(t *testing.T) {
 			t.Errorf("%s: password in clear", tc.name)
 		}
 	}
-	// plaintext, starttls, pipeline (2) on the MX; bob got pipeline and implicit TLS.
-	if n := len(e.folder(e.alice, "INBOX")); n != 3 {
-		t.Errorf("alice has %d messages, want 3", n)
+	// plaintext, starttls, pipeline, Postmaster on the MX; bob got pipeline
+	// and implicit TLS.
+	if n := len(e.folder(e.alice, "INBOX")); n != 4 {
+		t.Errorf("alice has %d messages, want 4", n)
 	}
 	if n := len(e.folder(e.bob, "INBOX")); n != 2 {
 		t.Errorf("bob has %d messages, want 2", n)

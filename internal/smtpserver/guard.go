@@ -42,11 +42,18 @@ const (
 // an HTTP verb. It mirrors how go-smtp splits the stream (DATA content,
 // BDAT chunks, STARTTLS); if it ever disagrees, it errs towards not looking
 // (it may miss a verb, it does not see one in message content).
+//
+// It also notes a DATA line that starts with "." and a bare CR: go-smtp's
+// reader drops those two bytes and passes the rest as content, so the
+// session cannot see the bare CR in what it reads (strictReader.lostCR).
+// The guard reads the plaintext only: after STARTTLS and on implicit TLS
+// that variant still reaches the session without its ".\r".
 type cmdGuard struct {
 	mode     int
 	line     []byte // the first maxGuardLine bytes of the current line
 	dstate   int
 	bdatLeft uint64
+	dotCR    bool // a DATA line began with "." and a bare CR
 }
 
 func newCmdGuard() *cmdGuard { return &cmdGuard{line: make([]byte, 0, maxGuardLine)} }
@@ -153,6 +160,7 @@ func (g *cmdGuard) dataByte(c byte) bool {
 		if c == '\n' {
 			return true
 		}
+		g.dotCR = true // go-smtp drops the "." and the CR
 		g.dstate = dData
 	case dCR:
 		if c == '\n' {

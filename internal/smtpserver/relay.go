@@ -58,29 +58,9 @@ func relaySyntax(s string) bool {
 func (s *session) addRecipient(to string, opts *smtp.RcptOptions) error {
 	tx := s.tx
 	authed := s.identity != nil
-	addr, err := mailaddr.Parse(to)
+	addr, res, err := s.resolveRcpt(to)
 	if err != nil {
-		if !authed && relaySyntax(to) {
-			s.log.Info("relay attempt", "rcpt", sanitize(to))
-			return errRelayDenied
-		}
-		return errRcptSyntax
-	}
-	if !tx.opts.UTF8 && !addr.IsASCII() {
-		return errNeedSMTPUTF8
-	}
-	if addr.IsLiteral() {
-		// We neither receive for nor send to address literals.
-		return errRelayDenied
-	}
-	res, err := s.srv.deps.Router.Resolve(s.ctx, addr)
-	if errors.Is(err, router.ErrLoop) {
-		s.log.Warn("alias loop", "rcpt", addr.String(), "err", err)
-		return errAliasLoop
-	}
-	if err != nil {
-		s.log.Error("resolve recipient", "rcpt", addr.String(), "err", err)
-		return errUnavailable
+		return err
 	}
 	switch res.Status {
 	case router.NotOurs:
@@ -97,31 +77,84 @@ func (s *session) addRecipient(to string, opts *smtp.RcptOptions) error {
 	case router.Disabled:
 		return errDisabled
 	case router.Deliver:
-		if len(res.Skipped) > 0 {
-			s.log.Warn("alias targets skipped", "rcpt", addr.String(), "skipped", sanitize(strings.Join(res.Skipped, ",")))
+		rcpt := to
+		if !strings.Contains(to, "@") {
+			rcpt = addr.String() // "Postmaster": an ORCPT needs an address
 		}
-		var kept []router.LocalTarget
-		for _, l := range res.Local {
-			if a := l.Account; a.QuotaBytes > 0 && a.UsedBytes+max(tx.opts.Size, 1) > a.QuotaBytes {
-				s.log.Info("event", "event", "rejected", "tx", tx.id, "rcpt", addr.String(), "account", a.Address, "reason", "over quota")
-				continue
-			}
-			kept = append(kept, l)
-		}
-		if len(kept) == 0 && len(res.Remote) == 0 {
-			return errQuota
-		}
-		for _, l := range kept {
-			if !tx.localSeen[l.Account.ID] {
-				tx.localSeen[l.Account.ID] = true
-				tx.local = append(tx.local, localRcpt{target: l})
-			}
-		}
-		for _, r := range res.Remote {
-			s.addRemote(tx, r, to, opts, true)
+		if err := s.addLocal(tx, addr, rcpt, opts, res); err != nil {
+			return err
 		}
 	}
 	tx.rcpts = append(tx.rcpts, to)
+	return nil
+}
+
+// resolveRcpt parses and resolves one RCPT TO argument: an address, or
+// "Postmaster" without a domain, which RFC 5321 4.5.1 requires every
+// server to accept (go-smtp passes it on since v0.26.0); it goes to the
+// postmaster of our primary domain (router.ResolvePostmaster).
+func (s *session) resolveRcpt(to string) (mailaddr.Address, router.Result, error) {
+	var addr mailaddr.Address
+	var res router.Result
+	var err error
+	if strings.EqualFold(to, "postmaster") {
+		addr, res, err = s.srv.deps.Router.ResolvePostmaster(s.ctx, s.srv.cfg.Hostname)
+	} else {
+		addr, err = parsePath(to)
+		if err != nil {
+			if s.identity == nil && relaySyntax(to) {
+				s.log.Info("relay attempt", "rcpt", sanitize(to))
+				return addr, res, errRelayDenied
+			}
+			return addr, res, errRcptSyntax
+		}
+		if !s.tx.opts.UTF8 && !addr.IsASCII() {
+			return addr, res, errNeedSMTPUTF8
+		}
+		if addr.IsLiteral() {
+			// We neither receive for nor send to address literals.
+			return addr, res, errRelayDenied
+		}
+		res, err = s.srv.deps.Router.Resolve(s.ctx, addr)
+	}
+	if errors.Is(err, router.ErrLoop) {
+		s.log.Warn("alias loop", "rcpt", sanitize(to), "err", err)
+		return addr, res, errAliasLoop
+	}
+	if err != nil {
+		s.log.Error("resolve recipient", "rcpt", sanitize(to), "err", err)
+		return addr, res, errUnavailable
+	}
+	return addr, res, nil
+}
+
+// addLocal records where a recipient of ours goes: local accounts (not
+// over quota) and alias targets elsewhere. rcpt names the recipient in a
+// generated ORCPT.
+func (s *session) addLocal(tx *transaction, addr mailaddr.Address, rcpt string, opts *smtp.RcptOptions, res router.Result) error {
+	if len(res.Skipped) > 0 {
+		s.log.Warn("alias targets skipped", "rcpt", addr.String(), "skipped", sanitize(strings.Join(res.Skipped, ",")))
+	}
+	var kept []router.LocalTarget
+	for _, l := range res.Local {
+		if a := l.Account; a.QuotaBytes > 0 && a.UsedBytes+max(tx.opts.Size, 1) > a.QuotaBytes {
+			s.log.Info("event", "event", "rejected", "tx", tx.id, "rcpt", addr.String(), "account", a.Address, "reason", "over quota")
+			continue
+		}
+		kept = append(kept, l)
+	}
+	if len(kept) == 0 && len(res.Remote) == 0 {
+		return errQuota
+	}
+	for _, l := range kept {
+		if !tx.localSeen[l.Account.ID] {
+			tx.localSeen[l.Account.ID] = true
+			tx.local = append(tx.local, localRcpt{target: l})
+		}
+	}
+	for _, r := range res.Remote {
+		s.addRemote(tx, r, rcpt, opts, true)
+	}
 	return nil
 }
 

@@ -44,6 +44,7 @@ var (
 	errHeaderTooBig  = reply(552, 5, 3, 4, "Header section too large")
 	errMailLoop      = reply(554, 5, 4, 6, "Too many Received headers: mail loop")
 	errBareLineEnd   = reply(554, 5, 6, 0, "Bare CR or LF in message: CRLF line endings only (RFC 5321 2.3.8)")
+	errNULByte       = reply(554, 5, 6, 0, "NUL byte in message (RFC 2045 2.8)")
 	errCheckTemp     = reply(451, 4, 7, 0, "Message could not be checked, try again later")
 	errCheckReject   = reply(550, 5, 7, 1, "Message rejected by policy")
 	errHELOSyntax    = reply(501, 5, 5, 2, "Invalid HELO/EHLO argument")

@@ -131,7 +131,8 @@ func notOK(tag string) func([]string, bool) bool {
 	return func(got []string, closed bool) bool { return !contains(got, tag+" OK") }
 }
 
-// NUL bytes (security.md 1.15): rejected, or stored byte for byte.
+// NUL bytes (security.md 1.15): refused with 554 5.6.0 on SMTP (issue 19
+// item 14); elsewhere rejected, or stored byte for byte.
 func TestNULBytes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
@@ -145,20 +146,28 @@ func TestNULBytes(t *testing.T) {
 		c.cmd("DATA", "354")
 		body := "Sub\x00ject: nul\r\nX-Id: nul-test\r\n\r\nbody \x00 with a NUL\r\n"
 		r := c.cmd(body+".", "")
-		msgs := inbox(t, e, user)[before:]
-		switch {
-		case strings.HasPrefix(r, "250"):
-			if len(msgs) != 1 || !strings.HasSuffix(msgs[0], body) {
-				t.Errorf("250 but stored %q", msgs)
-			}
-		case strings.HasPrefix(r, "5"):
-			if len(msgs) != 0 {
-				t.Errorf("%q but stored %q", r, msgs)
-			}
-		default:
-			t.Errorf("DATA with NUL: %q", r)
+		// Issue 19 item 14: refused like a bare line ending (RFC 2045
+		// 2.8: no NUL in 7bit or 8bit data), nothing stored.
+		if msgs := inbox(t, e, user)[before:]; !strings.HasPrefix(r, "554 5.6.0") || len(msgs) != 0 {
+			t.Errorf("DATA with NUL: %q, stored %q; want 554 5.6.0 and nothing", r, msgs)
 		}
-		t.Logf("DATA with NUL bytes: %q", r)
+		// Also in the body only, and in a BDAT chunk.
+		c.cmd("MAIL FROM:<a@ext.test>", "250")
+		c.cmd("RCPT TO:<"+user+">", "250")
+		c.cmd("DATA", "354")
+		if r := c.cmd("Subject: nul\r\n\r\nx\x00y\r\n.", ""); !strings.HasPrefix(r, "554 5.6.0") {
+			t.Errorf("DATA with a NUL in the body: %q", r)
+		}
+		c.cmd("MAIL FROM:<a@ext.test>", "250")
+		c.cmd("RCPT TO:<"+user+">", "250")
+		chunk := "Subject: nul\r\n\r\nx\x00y\r\n"
+		if r := c.cmd(fmt.Sprintf("BDAT %d LAST\r\n%s", len(chunk), chunk[:len(chunk)-2]), ""); !strings.HasPrefix(r, "554 5.6.0") {
+			t.Errorf("BDAT with a NUL: %q", r)
+		}
+		if msgs := inbox(t, e, user)[before:]; len(msgs) != 0 {
+			t.Errorf("stored %q", msgs)
+		}
+		c.cmd("QUIT", "221")
 	})
 	t.Run("POP3 USER", func(t *testing.T) {
 		c := dial(t, e, "pop3s", "")
