@@ -212,13 +212,37 @@ func (s *Server) newConn(nc net.Conn, ip netip.Addr) *conn {
 func (s *Server) clkNow() time.Time { return time.Now() }
 
 // errorLog sends go-smtp's internal errors (including recovered panics, with
-// their stack) to slog.
+// their stack) to slog. What a client caused (a failed TLS handshake from
+// a scanner or an old client, a connection it dropped or let time out) is
+// logged at INFO: ERROR is for our own faults, which someone must look at.
 type errorLog struct{ log *slog.Logger }
 
 func (e errorLog) Printf(format string, v ...any) {
-	e.log.Error("smtp: " + strings.TrimSpace(fmt.Sprintf(format, v...)))
+	e.write(strings.TrimSpace(fmt.Sprintf(format, v...)))
 }
 
 func (e errorLog) Println(v ...any) {
-	e.log.Error("smtp: " + strings.TrimSpace(fmt.Sprintln(v...)))
+	e.write(strings.TrimSpace(fmt.Sprintln(v...)))
+}
+
+func (e errorLog) write(msg string) {
+	if clientCaused(msg) {
+		e.log.Info("smtp: client connection failed", "err", msg)
+		return
+	}
+	e.log.Error("smtp: " + msg)
+}
+
+// clientCaused says whether a go-smtp connection error comes from the
+// client's side: TLS handshake failures, resets, timeouts, EOF.
+func clientCaused(msg string) bool {
+	if strings.HasPrefix(msg, "panic") {
+		return false
+	}
+	for _, s := range []string{"tls: ", "remote error", "EOF", "connection reset", "broken pipe", "i/o timeout", "use of closed network connection"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
