@@ -30,6 +30,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/pop3server"
 	"github.com/kantorpos/kantorpos/internal/queue"
 	"github.com/kantorpos/kantorpos/internal/router"
+	"github.com/kantorpos/kantorpos/internal/sieve/filter"
 	"github.com/kantorpos/kantorpos/internal/store/sqlstore"
 	"github.com/kantorpos/kantorpos/internal/tlsconf"
 )
@@ -65,6 +66,7 @@ type Server struct {
 	// (DSNs) and the queue runner.
 	Transport *delivery.Transport
 	Injector  *localmail.Injector
+	Filter    *filter.Filter
 	Queue     *queue.Runner
 	// Metrics is this server's Prometheus registry (/metrics).
 	Metrics *metrics.Metrics

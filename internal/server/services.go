@@ -35,10 +35,11 @@ func (s *Server) services() []serviceDef {
 	}
 }
 
-// deliverer is what the SMTP servers file messages with: the store, and a
-// kick for the queue runner so that remote mail leaves at once.
+// deliverer is what the SMTP servers file messages with: the store behind
+// the Sieve filter, and a kick for the queue runner so that remote mail
+// leaves at once.
 func (s *Server) deliverer() smtpserver.Deliverer {
-	return kickingDeliverer{Deliverer: s.Store, kick: s.Queue.Kick}
+	return kickingDeliverer{Deliverer: s.Filter, kick: s.Queue.Kick}
 }
 
 type worker struct {

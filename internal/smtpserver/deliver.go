@@ -175,7 +175,7 @@ func (s *session) spool(tx *transaction, sr *strictReader, now time.Time) (*spoo
 // buildDelivery runs the hooks and assembles the one store.Delivery.
 func (s *session) buildDelivery(tx *transaction, msg *spooled, now time.Time) (*store.Delivery, error) {
 	deps := s.srv.deps
-	d := &store.Delivery{Blob: msg.ref, ReceivedAt: now}
+	d := &store.Delivery{Blob: msg.ref, ReceivedAt: now, From: tx.from}
 	meta, err := s.parseMeta(msg.ref)
 	if err != nil {
 		s.log.Warn("metadata", "err", err) // delivered without metadata
@@ -198,7 +198,8 @@ func (s *session) buildDelivery(tx *transaction, msg *spooled, now time.Time) (*
 	returnPath := "Return-Path: <" + tx.from + ">\r\n" // RFC 5321 4.4
 	for _, l := range tx.local {
 		prefix := returnPath + "Delivered-To: " + l.target.Address + "\r\n" // RFC 9228
-		ld := store.LocalDelivery{AccountID: l.target.Account.ID, Prefix: append([]byte(prefix), verdict.Header...)}
+		ld := store.LocalDelivery{AccountID: l.target.Account.ID, Prefix: append([]byte(prefix), verdict.Header...),
+			Rcpt: l.target.Address}
 		if verdict.Action == Junk {
 			ld.SpecialUse = store.SpecialJunk
 		}
