@@ -31,6 +31,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/queue"
 	"github.com/kantorpos/kantorpos/internal/router"
 	"github.com/kantorpos/kantorpos/internal/sieve/filter"
+	"github.com/kantorpos/kantorpos/internal/srs"
 	"github.com/kantorpos/kantorpos/internal/store/sqlstore"
 	"github.com/kantorpos/kantorpos/internal/tlsconf"
 )
@@ -68,6 +69,8 @@ type Server struct {
 	Injector  *localmail.Injector
 	Filter    *filter.Filter
 	Queue     *queue.Runner
+	// SRS rewrites the sender of forwarded mail and reverses bounces to it.
+	SRS *srs.SRS
 	// Metrics is this server's Prometheus registry (/metrics).
 	Metrics *metrics.Metrics
 
@@ -182,6 +185,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	key, err := srs.LoadKey(filepath.Join(c.DataDir, "srs.key"))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.SRS = &srs.SRS{Secret: key, Clock: s.Clock}
 	s.Router = s.newRouter()
 	if err := s.buildQueue(); err != nil {
 		st.Close()

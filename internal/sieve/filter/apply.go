@@ -132,7 +132,11 @@ func (f *Filter) redirect(ctx context.Context, d *store.Delivery, ld store.Local
 	}
 	for _, rcpt := range remote {
 		if d.Remote == nil {
-			d.Remote = &store.Outbound{From: d.From}
+			from, err := f.forwardSender(d.From, ld.Rcpt)
+			if err != nil {
+				return nil, err
+			}
+			d.Remote = &store.Outbound{From: from}
 		}
 		dup := false
 		for _, o := range d.Remote.Rcpts {
@@ -143,4 +147,21 @@ func (f *Filter) redirect(ctx context.Context, d *store.Delivery, ld store.Local
 		}
 	}
 	return locals, nil
+}
+
+// forwardSender is the envelope sender of forwarded mail: rewritten with
+// SRS in the forwarding recipient's domain, so that the receiver's SPF
+// check passes and bounces come back to us (and go on to the sender). A
+// message that also had remote recipients of its own keeps its sender:
+// then it came from one of our users, whose domain passes SPF anyway.
+func (f *Filter) forwardSender(from, rcpt string) (string, error) {
+	at := strings.LastIndexByte(rcpt, '@')
+	if f.SRS == nil || from == "" || at < 0 {
+		return from, nil
+	}
+	out, err := f.SRS.Forward(from, rcpt[at+1:])
+	if err != nil {
+		return "", fmt.Errorf("filter: srs: %w", err)
+	}
+	return out, nil
 }

@@ -59,12 +59,19 @@ type Injector interface {
 	Inject(ctx context.Context, from string, to []string, content []byte) (localmail.Result, error)
 }
 
+// Forwarder rewrites the envelope sender of forwarded mail; *srs.SRS
+// satisfies it.
+type Forwarder interface {
+	Forward(sender, ourDomain string) (string, error)
+}
+
 // Filter is a store.Deliverer that runs Sieve scripts first.
 type Filter struct {
 	Store    Store
 	Blobs    Blobs
 	Router   Resolver
-	Replies  Injector // nil: no vacation or reject messages are sent
+	SRS      Forwarder // nil: redirects keep the original envelope sender
+	Replies  Injector  // nil: no vacation or reject messages are sent
 	Hostname string
 	Clock    clock.Clock
 	Log      *slog.Logger

@@ -184,19 +184,42 @@ redirect "amy@example.test";`)
 	}
 }
 
-// Redirect to another domain leaves through the queue with the original
-// envelope sender.
-func TestRemoteRedirect(t *testing.T) {
+// Redirect to another domain leaves through the queue with the sender
+// rewritten by SRS; a bounce to the rewritten address reaches the original
+// sender, a forged one is refused.
+func TestRemoteRedirectSRS(t *testing.T) {
 	t.Parallel()
 	p := newPair(t)
+	orig := p.r.AddUser(t, "orig@r.test", "orig password")
 	p.script(t, `require "copy"; redirect :copy "rem@r.test";`)
-	send(t, p.e.Addr["smtp"], "x@elsewhere.test", []string{"bob@example.test"}, "From: x@elsewhere.test\nSubject: pass it on\n\nx\n")
+	send(t, p.e.Addr["smtp"], "orig@r.test", []string{"bob@example.test"}, "From: orig@r.test\nSubject: pass it on\n\nx\n")
 	got := waitCount(t, p.r, p.rem, "INBOX", 1)
-	if !strings.Contains(got[0], "Subject: pass it on") || !strings.Contains(got[0], "Return-Path: <x@elsewhere.test>") {
+	if !strings.Contains(got[0], "Subject: pass it on") || !strings.Contains(got[0], "Return-Path: <SRS0=") ||
+		!strings.Contains(got[0], "=r.test=orig@example.test>") {
 		t.Fatalf("forwarded = %q", got[0])
 	}
 	if in := contents(t, p.e, p.bob, "INBOX"); len(in) != 1 {
 		t.Fatalf(":copy kept %d", len(in))
+	}
+	rp := got[0][strings.Index(got[0], "<SRS0=")+1:]
+	rp = rp[:strings.IndexByte(rp, '>')]
+	// The bounce R would send: null sender, to the rewritten address.
+	send(t, p.e.Addr["smtp"], "", []string{rp}, "From: MAILER-DAEMON@r.test\nSubject: Undelivered\n\nbounce\n")
+	back := waitCount(t, p.r, orig, "INBOX", 1)
+	if !strings.Contains(back[0], "Subject: Undelivered") || !strings.Contains(back[0], "Return-Path: <>") {
+		t.Fatalf("bounce = %q", back[0])
+	}
+	c, err := smtp.Dial(p.e.Addr["smtp"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("", nil); err != nil {
+		t.Fatal(err)
+	}
+	forged := strings.Replace(rp, "=orig@", "=victim@", 1)
+	if err := c.Rcpt(forged, nil); err == nil || !strings.Contains(err.Error(), "550") {
+		t.Fatalf("RCPT TO a forged SRS address: %v", err)
 	}
 }
 
