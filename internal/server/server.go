@@ -89,7 +89,7 @@ type service interface {
 }
 
 type listener struct {
-	name string // "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "admin", "http", "https"
+	name string // "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "managesieve", "admin", "http", "https"
 	ln   net.Listener
 	svc  service
 }

@@ -29,6 +29,7 @@ func (s *Server) services() []serviceDef {
 		{"imaps", c.IMAP.ListenTLS, func() (service, error) { return s.imapService(true) }},
 		{"pop3", c.POP3.Listen, func() (service, error) { return s.pop3Server(false) }},
 		{"pop3s", c.POP3.ListenTLS, func() (service, error) { return s.pop3Server(true) }},
+		{"managesieve", c.ManageSieve.Listen, s.manageSieveServer},
 		{"admin", c.Admin.Listen, s.adminServer},
 		{"http", c.Web.Listen, func() (service, error) { return s.webServer(false) }},
 		{"https", c.Web.ListenTLS, func() (service, error) { return s.webServer(true) }},
