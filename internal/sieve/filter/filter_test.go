@@ -284,3 +284,19 @@ func TestReject(t *testing.T) {
 		t.Fatalf("rejected mail kept: %q", in)
 	}
 }
+
+// Mail the server writes itself (DSNs, through the injector) runs the
+// recipient's script too.
+func TestInjectedMailIsFiltered(t *testing.T) {
+	t.Parallel()
+	p := newPair(t)
+	p.script(t, `require ["fileinto", "mailbox"]; if header :is "auto-submitted" "auto-replied" { fileinto :create "Auto"; }`)
+	msg := "From: MAILER-DAEMON@mx.example.test\r\nTo: bob@example.test\r\nAuto-Submitted: auto-replied\r\nSubject: Delivery Status Notification\r\n\r\nx\r\n"
+	res, err := p.e.Server.Injector.Inject(ctx, "", []string{"bob@example.test"}, []byte(msg))
+	if err != nil || res.Local != 1 {
+		t.Fatalf("inject: %+v, %v", res, err)
+	}
+	if got := contents(t, p.e, p.bob, "Auto"); len(got) != 1 || !strings.Contains(got[0], "Delivery Status Notification") {
+		t.Fatalf("Auto = %q", got)
+	}
+}
