@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/kantorpos/kantorpos/internal/smtpserver"
 )
 
@@ -40,7 +42,12 @@ func (s *Server) services() []serviceDef {
 // the Sieve filter, and a kick for the queue runner so that remote mail
 // leaves at once.
 func (s *Server) deliverer() smtpserver.Deliverer {
-	return kickingDeliverer{Deliverer: s.Filter, kick: s.Queue.Kick}
+	// On SMTP a Sieve reject of a single-recipient message is a 550.
+	f := *s.Filter
+	f.Refuse = func(reason string) error {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: reason}
+	}
+	return kickingDeliverer{Deliverer: &f, kick: s.Queue.Kick}
 }
 
 type worker struct {

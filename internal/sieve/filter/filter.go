@@ -76,6 +76,12 @@ type Filter struct {
 	Clock    clock.Clock
 	Log      *slog.Logger
 	Limits   sieve.Limits
+	// Refuse, when set, turns a reject of a message with a single
+	// recipient into an error for the caller to answer with (the SMTP
+	// server's 550), instead of storing nothing and mailing a refusal
+	// (RFC 5429 2.1.1: refuse in the protocol when it can). It gets a
+	// one-line ASCII reason.
+	Refuse func(reason string) error
 }
 
 // reply is a message to send once the delivery is committed.
@@ -116,6 +122,11 @@ func (f *Filter) Deliver(ctx context.Context, d *store.Delivery) (store.Delivery
 			}
 			out = append(out, ld)
 			continue
+		}
+		if reason, ok := rejected(res); ok && f.Refuse != nil && len(d.Local) == 1 && d.Remote == nil {
+			f.log().Info("event", "event", "filtered", "account", ld.AccountID, "rcpt", ld.Rcpt, "script", sc.Name,
+				"actions", "reject at SMTP time")
+			return store.DeliveryResult{}, f.Refuse(replyText(reason))
 		}
 		locals, reps, err := f.apply(ctx, d, ld, res, msg)
 		if err != nil {
@@ -217,4 +228,33 @@ func (f *Filter) now() time.Time {
 		return time.Now()
 	}
 	return f.Clock.Now()
+}
+
+// rejected reports a reject action and its reason.
+func rejected(res *sieve.Result) (string, bool) {
+	for _, a := range res.Actions {
+		if a.Kind == sieve.ActReject {
+			return a.Reason, true
+		}
+	}
+	return "", false
+}
+
+// replyText makes a reason fit an SMTP reply: one line of printable
+// ASCII, at most 200 characters.
+func replyText(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	if len(b) > 200 {
+		b = append(b[:197], "..."...)
+	}
+	if len(b) == 0 {
+		return "Refused by the recipient's filter"
+	}
+	return string(b)
 }

@@ -268,13 +268,26 @@ func TestVacation(t *testing.T) {
 	waitCount(t, p.r, p.rem, "INBOX", 2)
 }
 
+// reject: with one recipient the SMTP server refuses the message (550
+// with the reason); with several, the rejecting recipient's copy is not
+// stored and the sender gets a refusal (an MDN), never <>.
 func TestReject(t *testing.T) {
 	t.Parallel()
 	p := newPair(t)
-	p.script(t, `require "reject"; if header :contains "subject" "offer" { reject "No offers, thanks."; }`)
-	send(t, p.e.Addr["smtp"], "rem@r.test", []string{"bob@example.test"}, "From: rem@r.test\nSubject: special offer\nMessage-ID: <o1@r.test>\n\nx\n")
+	p.script(t, "require \"reject\"; if header :contains \"subject\" \"offer\" { reject \"No offers,\r\nthanks. Grüße\"; }")
+	c, err := smtp.Dial(p.e.Addr["smtp"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.SendMail("rem@r.test", []string{"bob@example.test"}, strings.NewReader("From: rem@r.test\r\nSubject: special offer\r\n\r\nx\r\n"))
+	if err == nil || !strings.Contains(err.Error(), "550") || !strings.Contains(err.Error(), "No offers, thanks. Gr????e") {
+		t.Fatalf("single recipient: %v, want 550 with the reason", err)
+	}
+	send(t, p.e.Addr["smtp"], "rem@r.test", []string{"bob@example.test", "amy@example.test"},
+		"From: rem@r.test\nSubject: special offer\nMessage-ID: <o1@r.test>\n\nx\n")
 	got := waitCount(t, p.r, p.rem, "INBOX", 1)
-	for _, want := range []string{"No offers, thanks.", "Disposition: automatic-action/MDN-sent-automatically; deleted",
+	for _, want := range []string{"No offers,", "Disposition: automatic-action/MDN-sent-automatically; deleted",
 		"Original-Message-ID: <o1@r.test>", "Return-Path: <>"} {
 		if !strings.Contains(got[0], want) {
 			t.Fatalf("refusal lacks %q:\n%s", want, got[0])
@@ -282,6 +295,15 @@ func TestReject(t *testing.T) {
 	}
 	if in := contents(t, p.e, p.bob, "INBOX"); len(in) != 0 {
 		t.Fatalf("rejected mail kept: %q", in)
+	}
+	if in := contents(t, p.e, p.amy, "INBOX"); len(in) != 1 {
+		t.Fatalf("amy's copy: %d", len(in))
+	}
+	// Injected mail (no SMTP client to answer) is refused by a message too,
+	// and a refusal never goes to <>.
+	res, err := p.e.Server.Injector.Inject(ctx, "", []string{"bob@example.test"}, []byte("Subject: offer\r\n\r\nx\r\n"))
+	if err != nil || res.Local != 0 {
+		t.Fatalf("inject: %+v, %v", res, err)
 	}
 }
 
