@@ -207,6 +207,23 @@ func TestHostile(t *testing.T) {
 		t.Fatalf("after a big script: %q", r)
 	}
 
+	// Plaintext pipelined after STARTTLS never runs inside the TLS session
+	// (RFC 5804 2.2; the STARTTLS injection attack): the server closes the
+	// connection, or at least drops the plaintext.
+	m = dial(t, e.Addr["managesieve"])
+	m.c.Write([]byte("STARTTLS\r\nLISTSCRIPTS\r\n"))
+	if l, _ := m.br.ReadString('\n'); !strings.HasPrefix(l, "OK") {
+		t.Fatalf("STARTTLS: %q", l)
+	}
+	tc := tls.Client(m.c, e.ClientTLS)
+	if err := tc.Handshake(); err == nil {
+		m.c, m.br = tc, bufio.NewReader(tc)
+		m.response() // the capabilities after TLS
+		if r := m.cmd(`NOOP "after"`); !strings.HasPrefix(last(r), `OK (TAG "after")`) {
+			t.Fatalf("the injected command ran: %q", r)
+		}
+	}
+
 	m = dial(t, e.Addr["managesieve"])
 	for i := 0; i < 3; i++ {
 		r = m.cmd(`AUTHENTICATE "PLAIN" "` + plain("sam@example.test", "bad password") + `"`)
