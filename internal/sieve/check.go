@@ -281,6 +281,9 @@ func (s *Script) checkTags(n *Node, a args) error {
 			}
 		}
 	}
+	if n.Name == "size" && a.has("over") == a.has("under") {
+		return errf(n.Line, "size takes one of :over and :under")
+	}
 	if n.Name == "set" && !validVarName(a.pos[0].Strs[0]) {
 		return errf(n.Line, "set: bad variable name %q", a.pos[0].Strs[0])
 	}

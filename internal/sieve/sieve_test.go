@@ -279,6 +279,8 @@ func TestParseErrors(t *testing.T) {
 		{"deep tests", "if " + strings.Repeat("not ", 40) + "true { stop; }", "nested too deeply"},
 		{"bad unicode", `require ["encoded-character","reject"]; reject "${unicode:110000}";`, "invalid unicode"},
 		{"too large", strings.Repeat("#", MaxScriptSize+1), "larger than"},
+		{"size without comparison", `if size 10 { stop; }`, "one of :over and :under"},
+		{"size with both", `if size :over :under 10 { stop; }`, "one of :over and :under"},
 		{"tag after positional", `require "fileinto"; fileinto "a" :copy;`, "after positional"},
 	}
 	for _, tt := range tests {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"mime"
+	"net/mail"
 	"strings"
 	"time"
 
@@ -75,10 +76,7 @@ func (f *Filter) vacationReply(d *store.Delivery, ld store.LocalDelivery, acc st
 		// RFC 5230 4.3: "Auto:" and the original subject.
 		subject = "Auto: " + first(msg.Header("Subject"))
 	}
-	from := v.From
-	if from == "" {
-		from = acc.Address
-	}
+	from := replyFrom(v.From, acc)
 	var b strings.Builder
 	f.writeHeader(&b, from, d.From, subject, msg)
 	b.WriteString("Auto-Submitted: auto-replied (vacation)\r\n") // RFC 3834 5
@@ -90,6 +88,24 @@ func (f *Filter) vacationReply(d *store.Delivery, ld store.LocalDelivery, acc st
 		b.WriteString(crlf(v.Reason))
 	}
 	return reply{to: d.From, content: []byte(b.String()), accountID: acc.ID, handle: v.Handle, period: v.Period}, true
+}
+
+// replyFrom is the From of a vacation reply: :from when it is an address
+// of the account's own domain (no forging other senders, RFC 5230 4.4
+// lets us refuse), else the account's address.
+func replyFrom(from string, acc store.Account) string {
+	if from == "" {
+		return acc.Address
+	}
+	a, err := mail.ParseAddress(from)
+	if err != nil {
+		return acc.Address
+	}
+	at := strings.LastIndexByte(a.Address, '@')
+	if at < 0 || !strings.EqualFold(a.Address[at+1:], acc.Domain) {
+		return acc.Address
+	}
+	return a.Address
 }
 
 // rejectReply builds the refusal of RFC 5429 2.1: an MDN (RFC 8098) with
