@@ -55,10 +55,11 @@ func noReply(d *store.Delivery, ld store.LocalDelivery, acc store.Account, msg *
 	// RFC 5230 4.5: only answer mail sent to the user, not Bcc'd lists.
 	for _, h := range []string{"To", "Cc", "Bcc", "Resent-To", "Resent-Cc", "Resent-Bcc"} {
 		for _, v := range msg.Header(h) {
-			lv := strings.ToLower(v)
-			for _, a := range mine {
-				if a != "" && strings.Contains(lv, strings.ToLower(a)) {
-					return ""
+			for _, addr := range headerAddresses(v) {
+				for _, a := range mine {
+					if a != "" && strings.EqualFold(addr, a) {
+						return ""
+					}
 				}
 			}
 		}
@@ -170,6 +171,25 @@ func (f *Filter) send(ctx context.Context, r reply) {
 		return
 	}
 	f.log().Info("event", "event", "auto-replied", "account", r.accountID, "to", r.to, "vacation", r.handle != "")
+}
+
+// headerAddresses parses an address-list field; a field that does not
+// parse gives the words that look like addresses.
+func headerAddresses(v string) []string {
+	if l, err := mail.ParseAddressList(v); err == nil {
+		out := make([]string, len(l))
+		for i, a := range l {
+			out[i] = a.Address
+		}
+		return out
+	}
+	var out []string
+	for _, w := range strings.FieldsFunc(v, func(r rune) bool { return strings.ContainsRune(" \t,;<>\"", r) }) {
+		if strings.Contains(w, "@") {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 func first(l []string) string {

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/kantorpos/kantorpos/internal/store"
@@ -31,6 +32,18 @@ func TestReplyText(t *testing.T) {
 	} {
 		if got := replyText(in); got != want {
 			t.Errorf("replyText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestHeaderAddresses(t *testing.T) {
+	for in, want := range map[string]string{
+		"Bob <bob@example.test>, xbob@example.test": "bob@example.test xbob@example.test",
+		"undisclosed-recipients:;":                  "",
+		"bob@example.test; (broken <x@y.test>":      "bob@example.test x@y.test",
+	} {
+		if got := strings.Join(headerAddresses(in), " "); got != want {
+			t.Errorf("headerAddresses(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
