@@ -140,6 +140,8 @@ listen_tls = "127.0.0.1:0"
 [pop3]
 listen = "127.0.0.1:0"
 listen_tls = "127.0.0.1:0"
+[managesieve]
+listen = ""
 [admin]
 listen = "127.0.0.1:0"
 [web]

@@ -44,6 +44,8 @@ listen_tls = %q
 [pop3]
 listen = %q
 listen_tls = %q
+[managesieve]
+listen = ""
 [admin]
 listen = ""
 [web]
@@ -131,6 +133,8 @@ listen_tls = ""
 [pop3]
 listen = ""
 listen_tls = ""
+[managesieve]
+listen = ""
 [admin]
 listen = ""
 [web]

@@ -157,8 +157,8 @@ const (
 	MaxAwayBody    = 10000
 )
 
-// SetSettings stores a user's forwarding address and away message. They
-// are kept now; a filtering feature acts on them.
+// SetSettings stores a user's forwarding address and away message and
+// writes them as the Sieve script the delivery runs (see sieve.go).
 func (o *Ops) SetSettings(ctx context.Context, address string, s store.AccountSettings) error {
 	acc, err := o.Account(ctx, address)
 	if err != nil {
@@ -187,6 +187,9 @@ func (o *Ops) SetSettings(ctx context.Context, address string, s store.AccountSe
 	}
 	if err := o.Store.SetAccountSettings(ctx, acc.ID, s); err != nil {
 		return fmt.Errorf("settings of %s: %w", acc.Address, err)
+	}
+	if err := o.writeSettingsScript(ctx, acc.ID, s); err != nil {
+		return err
 	}
 	o.log().Info("settings changed", "account", acc.Address, "forward", s.ForwardTo != "", "away", s.AwayEnabled)
 	return nil

@@ -26,6 +26,7 @@ type Store interface {
 	store.DKIMKeys
 	store.Queue
 	store.Admin
+	store.Sieve
 }
 
 // Ops performs administrative operations.

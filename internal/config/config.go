@@ -23,20 +23,21 @@ type Config struct {
 	// DataDir holds the database, message blobs and generated certificates.
 	DataDir string `toml:"data_dir"`
 
-	Log        Log        `toml:"log"`
-	TLS        TLS        `toml:"tls"`
-	Storage    Storage    `toml:"storage"`
-	SMTP       SMTP       `toml:"smtp"`
-	Submission Submission `toml:"submission"`
-	IMAP       IMAP       `toml:"imap"`
-	POP3       POP3       `toml:"pop3"`
-	Admin      Admin      `toml:"admin"`
-	Web        Web        `toml:"web"`
-	Queue      Queue      `toml:"queue"`
-	Relay      Relay      `toml:"relay"`
-	DNS        DNS        `toml:"dns"`
-	Limits     Limits     `toml:"limits"`
-	Auth       Auth       `toml:"auth"`
+	Log         Log         `toml:"log"`
+	TLS         TLS         `toml:"tls"`
+	Storage     Storage     `toml:"storage"`
+	SMTP        SMTP        `toml:"smtp"`
+	Submission  Submission  `toml:"submission"`
+	IMAP        IMAP        `toml:"imap"`
+	POP3        POP3        `toml:"pop3"`
+	ManageSieve ManageSieve `toml:"managesieve"`
+	Admin       Admin       `toml:"admin"`
+	Web         Web         `toml:"web"`
+	Queue       Queue       `toml:"queue"`
+	Relay       Relay       `toml:"relay"`
+	DNS         DNS         `toml:"dns"`
+	Limits      Limits      `toml:"limits"`
+	Auth        Auth        `toml:"auth"`
 }
 
 // Log configures logging.
@@ -122,6 +123,13 @@ type IMAP struct {
 type POP3 struct {
 	Listen            string `toml:"listen"`
 	ListenTLS         string `toml:"listen_tls"`
+	AllowInsecureAuth bool   `toml:"allow_insecure_auth"`
+}
+
+// ManageSieve is the service users upload Sieve scripts with (RFC 5804,
+// port 4190, STARTTLS).
+type ManageSieve struct {
+	Listen            string `toml:"listen"`
 	AllowInsecureAuth bool   `toml:"allow_insecure_auth"`
 }
 
@@ -222,11 +230,12 @@ func Default() Config {
 		Storage: Storage{Driver: "sqlite", MaxConns: 16, MinFreeDisk: 256 << 20},
 		SMTP: SMTP{Listen: ":25", MaxMessageSize: 50 << 20, MaxRecipients: 100, MaxReceivedHeaders: 50,
 			CommandTimeout: Duration(5 * time.Minute), SessionTimeout: Duration(30 * time.Minute), CheckAuthentication: true},
-		Submission: Submission{Listen: ":587", ListenTLS: ":465", SignDKIM: true},
-		IMAP:       IMAP{Listen: ":143", ListenTLS: ":993", MaxAppendSize: 50 << 20, IdleTimeout: Duration(30 * time.Minute), MaxConnsPerUser: 50},
-		POP3:       POP3{Listen: ":110", ListenTLS: ":995"},
-		Admin:      Admin{Listen: "127.0.0.1:8080"},
-		Web:        Web{Listen: ":80", ListenTLS: ":443"},
+		Submission:  Submission{Listen: ":587", ListenTLS: ":465", SignDKIM: true},
+		IMAP:        IMAP{Listen: ":143", ListenTLS: ":993", MaxAppendSize: 50 << 20, IdleTimeout: Duration(30 * time.Minute), MaxConnsPerUser: 50},
+		POP3:        POP3{Listen: ":110", ListenTLS: ":995"},
+		ManageSieve: ManageSieve{Listen: ":4190"},
+		Admin:       Admin{Listen: "127.0.0.1:8080"},
+		Web:         Web{Listen: ":80", ListenTLS: ":443"},
 		Queue: Queue{RetryInterval: Duration(15 * time.Minute), MaxAge: Duration(120 * time.Hour),
 			DelayWarning: Duration(4 * time.Hour), Workers: 16, Port: 25, MaxConnsPerHost: 4},
 		Relay:  Relay{Port: 587, Mode: "starttls"},
@@ -247,6 +256,7 @@ func Dev() Config {
 	c.Submission = Submission{Listen: "127.0.0.1:2587", ListenTLS: "127.0.0.1:2465", AllowInsecureAuth: true, SignDKIM: true}
 	c.IMAP.Listen, c.IMAP.ListenTLS, c.IMAP.AllowInsecureAuth = "127.0.0.1:1143", "127.0.0.1:1993", true
 	c.POP3 = POP3{Listen: "127.0.0.1:1110", ListenTLS: "127.0.0.1:1995", AllowInsecureAuth: true}
+	c.ManageSieve = ManageSieve{Listen: "127.0.0.1:14190", AllowInsecureAuth: true}
 	c.Admin.Listen = "127.0.0.1:8025"
 	c.Web = Web{Listen: "127.0.0.1:8880", ListenTLS: "127.0.0.1:8443"}
 	c.Storage.MinFreeDisk = 64 << 20
@@ -407,6 +417,7 @@ func (c *Config) Validate() error {
 		{"submission.allow_insecure_auth", c.Submission.AllowInsecureAuth, []string{c.Submission.Listen}},
 		{"imap.allow_insecure_auth", c.IMAP.AllowInsecureAuth, []string{c.IMAP.Listen}},
 		{"pop3.allow_insecure_auth", c.POP3.AllowInsecureAuth, []string{c.POP3.Listen}},
+		{"managesieve.allow_insecure_auth", c.ManageSieve.AllowInsecureAuth, []string{c.ManageSieve.Listen}},
 	} {
 		for _, a := range ia.addrs {
 			if ia.on && a != "" && !LoopbackAddr(a) {
@@ -477,7 +488,7 @@ func (c *Config) ListenAddrs() []Listen {
 	for _, l := range []Listen{
 		{"smtp.listen", c.SMTP.Listen}, {"submission.listen", c.Submission.Listen}, {"submission.listen_tls", c.Submission.ListenTLS},
 		{"imap.listen", c.IMAP.Listen}, {"imap.listen_tls", c.IMAP.ListenTLS}, {"pop3.listen", c.POP3.Listen},
-		{"pop3.listen_tls", c.POP3.ListenTLS}, {"admin.listen", c.Admin.Listen},
+		{"pop3.listen_tls", c.POP3.ListenTLS}, {"admin.listen", c.Admin.Listen}, {"managesieve.listen", c.ManageSieve.Listen},
 		{"web.listen", c.Web.Listen}, {"web.listen_tls", c.Web.ListenTLS},
 	} {
 		if l.Addr != "" {

@@ -60,7 +60,7 @@ func (in *Injector) Inject(ctx context.Context, from string, to []string, conten
 	if err != nil {
 		return res, fmt.Errorf("localmail: %w", err)
 	}
-	d := &store.Delivery{Blob: ref, Meta: meta, ReceivedAt: now}
+	d := &store.Delivery{Blob: ref, Meta: meta, ReceivedAt: now, From: from}
 	returnPath := "Return-Path: <" + from + ">\r\n"
 	seen := map[string]bool{}
 	for _, rcpt := range to {
@@ -81,7 +81,7 @@ func (in *Injector) Inject(ctx context.Context, from string, to []string, conten
 					continue
 				}
 				seen[key] = true
-				d.Local = append(d.Local, store.LocalDelivery{AccountID: l.Account.ID,
+				d.Local = append(d.Local, store.LocalDelivery{AccountID: l.Account.ID, Rcpt: l.Address,
 					Prefix: []byte(returnPath + "Delivered-To: " + l.Address + "\r\n")})
 			}
 			for _, rem := range r.Remote {

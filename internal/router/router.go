@@ -32,6 +32,7 @@ import (
 	"strings"
 
 	"github.com/kantorpos/kantorpos/internal/mailaddr"
+	"github.com/kantorpos/kantorpos/internal/srs"
 	"github.com/kantorpos/kantorpos/internal/store"
 )
 
@@ -113,6 +114,17 @@ type Router struct {
 	Postmaster string
 	// MaxDepth limits alias nesting; 0 means DefaultMaxDepth.
 	MaxDepth int
+	// SRS, when set, turns addresses rewritten by our forwarding
+	// (SRS0=.../SRS1=... at one of our domains) back into the address
+	// they stand for, which is then routed (a bounce goes back to the
+	// original sender). An address it refuses is UnknownUser.
+	SRS SRSReverser
+}
+
+// SRSReverser reverses rewritten local parts; *srs.SRS satisfies it. It
+// returns an error wrapping srs.ErrNotSRS for ordinary local parts.
+type SRSReverser interface {
+	Reverse(local string) (string, error)
 }
 
 // New returns a router over dir.
@@ -141,6 +153,24 @@ func (r *Router) Resolve(ctx context.Context, addr mailaddr.Address) (Result, er
 	}
 	if !ours {
 		return Result{Status: NotOurs}, nil
+	}
+	if r.SRS != nil {
+		back, err := r.SRS.Reverse(addr.Local)
+		switch {
+		case errors.Is(err, srs.ErrNotSRS):
+		case err != nil:
+			return Result{Status: UnknownUser, Skipped: []string{err.Error()}}, nil
+		default:
+			orig, err := mailaddr.Parse(back)
+			if err != nil || srs.IsSRS(orig.Local) && strings.EqualFold(orig.Domain, addr.Domain) {
+				return Result{Status: UnknownUser}, nil
+			}
+			res, err := r.Resolve(ctx, orig)
+			if err == nil && res.Status == NotOurs {
+				res = Result{Status: Deliver, Remote: []mailaddr.Address{orig}}
+			}
+			return res, err
+		}
 	}
 	x := &expansion{r: r, ctx: ctx, onPath: map[string]bool{}, seenAcct: map[int64]bool{}, seenRemote: map[string]bool{}}
 	st, err := x.resolveLocal(addr, 0)

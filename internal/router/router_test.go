@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kantorpos/kantorpos/internal/mailaddr"
+	"github.com/kantorpos/kantorpos/internal/srs"
 	"github.com/kantorpos/kantorpos/internal/store"
 )
 
@@ -260,5 +261,55 @@ func TestMaxDepth(t *testing.T) {
 	}
 	if res, err := r.Resolve(context.Background(), mailaddr.MustParse("team@local.test")); err != nil || res.Status != Deliver {
 		t.Fatalf("team: %+v %v", res, err)
+	}
+}
+
+// Bounces to addresses our forwarding rewrote (SRS) go back to the
+// original sender; forged or expired ones are unknown users.
+func TestSRSReversal(t *testing.T) {
+	t.Parallel()
+	s := &srs.SRS{Secret: []byte("router test secret, long enough")}
+	r := New(testDir(), "")
+	r.SRS = s
+	fwd, _ := s.Forward("someone@ext.test", "local.test")
+	loc, _ := s.Forward("alice@local.test", "other.test") // one of ours, rewritten by another domain of ours
+	tests := []struct {
+		addr   string
+		status Status
+		remote string
+		local  string
+	}{
+		{fwd, Deliver, "someone@ext.test", ""},
+		{strings.ToLower(fwd), Deliver, "someone@ext.test", ""},
+		{strings.Replace(fwd, "=someone", "=mallory", 1), UnknownUser, "", ""},
+		{"SRS0=xxxx=AA=ext.test=someone@local.test", UnknownUser, "", ""},
+		{loc, Deliver, "", "alice@local.test"},
+		{"alice@local.test", Deliver, "", "alice@local.test"},
+	}
+	for _, tt := range tests {
+		a, err := mailaddr.Parse(tt.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.Resolve(context.Background(), a)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.addr, err)
+		}
+		var remote, local string
+		if len(res.Remote) == 1 {
+			remote = res.Remote[0].String()
+		}
+		if len(res.Local) == 1 {
+			local = res.Local[0].Address
+		}
+		if res.Status != tt.status || remote != tt.remote || local != tt.local {
+			t.Errorf("%s: %v remote %q local %q; want %v %q %q", tt.addr, res.Status, remote, local, tt.status, tt.remote, tt.local)
+		}
+	}
+	// Without SRS configured, such an address is an ordinary unknown user.
+	plain := New(testDir(), "")
+	a, _ := mailaddr.Parse(fwd)
+	if res, _ := plain.Resolve(context.Background(), a); res.Status != UnknownUser {
+		t.Fatalf("without SRS: %v", res.Status)
 	}
 }

@@ -27,6 +27,7 @@ func Listeners(c config.Config) []tlsprobe.Listener {
 		{Name: "imaps", Addr: c.IMAP.ListenTLS, Mode: tlsprobe.Implicit, Proto: tlsconf.ProtoIMAP},
 		{Name: "pop3", Addr: c.POP3.Listen, Mode: tlsprobe.STARTTLS, Proto: tlsconf.ProtoPOP3},
 		{Name: "pop3s", Addr: c.POP3.ListenTLS, Mode: tlsprobe.Implicit, Proto: tlsconf.ProtoPOP3},
+		{Name: "managesieve", Addr: c.ManageSieve.Listen, Mode: tlsprobe.STARTTLS, Proto: tlsconf.ProtoManageSieve},
 		{Name: "http", Addr: c.Web.Listen, Mode: tlsprobe.None, Proto: tlsconf.ProtoHTTP},
 		{Name: "https", Addr: c.Web.ListenTLS, Mode: tlsprobe.Implicit, Proto: tlsconf.ProtoHTTP},
 		{Name: "admin", Addr: c.Admin.Listen, Mode: adminMode, Proto: tlsconf.ProtoHTTP},

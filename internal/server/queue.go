@@ -8,6 +8,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/delivery"
 	"github.com/kantorpos/kantorpos/internal/localmail"
 	"github.com/kantorpos/kantorpos/internal/queue"
+	"github.com/kantorpos/kantorpos/internal/sieve/filter"
 	"github.com/kantorpos/kantorpos/internal/smtpserver"
 	"github.com/kantorpos/kantorpos/internal/store"
 )
@@ -39,7 +40,13 @@ func (s *Server) buildQueue() error {
 		return err
 	}
 	s.Transport = tr
-	s.Injector = &localmail.Injector{Router: s.Router, Blobs: s.Blobs, Deliverer: s.Store, Clock: s.Clock}
+	// Users' Sieve scripts run on every local delivery, also of the mail we
+	// write ourselves (DSNs, vacation replies); their replies go out
+	// through the injector.
+	s.Filter = &filter.Filter{Store: s.Store, Blobs: s.Blobs, Router: s.Router, SRS: s.SRS, Hostname: c.Hostname,
+		Clock: s.Clock, Log: s.Log.With("component", "sieve")}
+	s.Injector = &localmail.Injector{Router: s.Router, Blobs: s.Blobs, Deliverer: s.Filter, Clock: s.Clock}
+	s.Filter.Replies = s.Injector
 	s.Queue = queue.New(queue.Config{
 		Hostname:      c.Hostname,
 		RetryInterval: c.Queue.RetryInterval.D(),

@@ -30,6 +30,8 @@ import (
 	"github.com/kantorpos/kantorpos/internal/pop3server"
 	"github.com/kantorpos/kantorpos/internal/queue"
 	"github.com/kantorpos/kantorpos/internal/router"
+	"github.com/kantorpos/kantorpos/internal/sieve/filter"
+	"github.com/kantorpos/kantorpos/internal/srs"
 	"github.com/kantorpos/kantorpos/internal/store/sqlstore"
 	"github.com/kantorpos/kantorpos/internal/tlsconf"
 )
@@ -65,7 +67,10 @@ type Server struct {
 	// (DSNs) and the queue runner.
 	Transport *delivery.Transport
 	Injector  *localmail.Injector
+	Filter    *filter.Filter
 	Queue     *queue.Runner
+	// SRS rewrites the sender of forwarded mail and reverses bounces to it.
+	SRS *srs.SRS
 	// Metrics is this server's Prometheus registry (/metrics).
 	Metrics *metrics.Metrics
 
@@ -84,7 +89,7 @@ type service interface {
 }
 
 type listener struct {
-	name string // "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "admin", "http", "https"
+	name string // "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "managesieve", "admin", "http", "https"
 	ln   net.Listener
 	svc  service
 }
@@ -180,6 +185,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	key, err := srs.LoadKey(filepath.Join(c.DataDir, "srs.key"))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.SRS = &srs.SRS{Secret: key, Clock: s.Clock}
 	s.Router = s.newRouter()
 	if err := s.buildQueue(); err != nil {
 		st.Close()

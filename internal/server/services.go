@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/kantorpos/kantorpos/internal/smtpserver"
 )
 
@@ -29,16 +31,23 @@ func (s *Server) services() []serviceDef {
 		{"imaps", c.IMAP.ListenTLS, func() (service, error) { return s.imapService(true) }},
 		{"pop3", c.POP3.Listen, func() (service, error) { return s.pop3Server(false) }},
 		{"pop3s", c.POP3.ListenTLS, func() (service, error) { return s.pop3Server(true) }},
+		{"managesieve", c.ManageSieve.Listen, s.manageSieveServer},
 		{"admin", c.Admin.Listen, s.adminServer},
 		{"http", c.Web.Listen, func() (service, error) { return s.webServer(false) }},
 		{"https", c.Web.ListenTLS, func() (service, error) { return s.webServer(true) }},
 	}
 }
 
-// deliverer is what the SMTP servers file messages with: the store, and a
-// kick for the queue runner so that remote mail leaves at once.
+// deliverer is what the SMTP servers file messages with: the store behind
+// the Sieve filter, and a kick for the queue runner so that remote mail
+// leaves at once.
 func (s *Server) deliverer() smtpserver.Deliverer {
-	return kickingDeliverer{Deliverer: s.Store, kick: s.Queue.Kick}
+	// On SMTP a Sieve reject of a single-recipient message is a 550.
+	f := *s.Filter
+	f.Refuse = func(reason string) error {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: reason}
+	}
+	return kickingDeliverer{Deliverer: &f, kick: s.Queue.Kick}
 }
 
 type worker struct {

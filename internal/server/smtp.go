@@ -84,7 +84,9 @@ func (s *Server) stripForgedResults(h []byte) []byte {
 
 // newRouter builds the recipient router.
 func (s *Server) newRouter() *router.Router {
-	return router.New(s.Store, s.Config.SMTP.Postmaster)
+	r := router.New(s.Store, s.Config.SMTP.Postmaster)
+	r.SRS = s.SRS
+	return r
 }
 
 // inboundChecker runs SPF, DKIM and DMARC on mail received on the MX.

@@ -200,7 +200,7 @@ func (s *session) spool(tx *transaction, sr *strictReader, now time.Time) (*stag
 // buildDelivery decides on a staged message and assembles the one
 // store.Delivery (its Blob is set once the blob is committed).
 func (s *session) buildDelivery(tx *transaction, msg *staged, now time.Time) (*store.Delivery, error) {
-	d := &store.Delivery{ReceivedAt: now}
+	d := &store.Delivery{ReceivedAt: now, From: tx.from}
 	if msg.metaErr != nil {
 		s.log.Warn("metadata", "err", msg.metaErr) // delivered without metadata
 	}
@@ -222,7 +222,8 @@ func (s *session) buildDelivery(tx *transaction, msg *staged, now time.Time) (*s
 	returnPath := "Return-Path: <" + tx.from + ">\r\n" // RFC 5321 4.4
 	for _, l := range tx.local {
 		prefix := returnPath + "Delivered-To: " + l.target.Address + "\r\n" // RFC 9228
-		ld := store.LocalDelivery{AccountID: l.target.Account.ID, Prefix: append([]byte(prefix), verdict.Header...)}
+		ld := store.LocalDelivery{AccountID: l.target.Account.ID, Prefix: append([]byte(prefix), verdict.Header...),
+			Rcpt: l.target.Address}
 		if verdict.Action == Junk {
 			ld.SpecialUse = store.SpecialJunk
 		}

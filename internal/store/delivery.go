@@ -9,8 +9,10 @@ type Delivery struct {
 	Blob       BlobRef
 	Meta       *MessageMeta
 	ReceivedAt time.Time
-	Local      []LocalDelivery
-	Remote     *Outbound // nil when there are no remote recipients
+	// From is the envelope sender ("" = <>), for filters (Sieve's envelope).
+	From   string
+	Local  []LocalDelivery
+	Remote *Outbound // nil when there are no remote recipients
 }
 
 // LocalDelivery files the message for one local recipient.
@@ -23,6 +25,9 @@ type LocalDelivery struct {
 	SpecialUse string
 	Prefix     []byte // Return-Path, Delivered-To
 	Flags      []string
+	// Rcpt is the address that reached the account (plus-tag included),
+	// for filters; "" when unknown.
+	Rcpt string
 }
 
 // Outbound is the remote part of a delivery, queued per destination domain.

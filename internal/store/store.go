@@ -33,6 +33,7 @@ type Store interface {
 	Queue
 	DKIMKeys
 	Admin
+	Sieve
 	Changes
 	// Close releases the database; pending group commits finish first.
 	Close() error

@@ -80,7 +80,8 @@ func Start(t testing.TB, o Options) *Env {
 	c.Storage.MinFreeDisk = 0
 	c.Log.Level = "debug"
 	for _, p := range []*string{&c.SMTP.Listen, &c.Submission.Listen, &c.Submission.ListenTLS, &c.IMAP.Listen,
-		&c.IMAP.ListenTLS, &c.POP3.Listen, &c.POP3.ListenTLS, &c.Admin.Listen, &c.Web.Listen, &c.Web.ListenTLS} {
+		&c.IMAP.ListenTLS, &c.POP3.Listen, &c.POP3.ListenTLS, &c.Admin.Listen, &c.Web.Listen, &c.Web.ListenTLS,
+		&c.ManageSieve.Listen} {
 		*p = "127.0.0.1:0"
 	}
 	if o.Configure != nil {

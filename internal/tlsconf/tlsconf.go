@@ -126,6 +126,8 @@ const (
 	ProtoIMAP = "imap"
 	ProtoPOP3 = "pop3"
 	ProtoHTTP = "http/1.1"
+	// ProtoManageSieve is RFC 5804's ALPN identifier.
+	ProtoManageSieve = "managesieve"
 )
 
 // ServerConfig returns the tls.Config for a listener of proto.

@@ -32,7 +32,7 @@ type Listener struct {
 	Name  string // smtp, submission, ..., https
 	Addr  string // host:port to connect to
 	Mode  Mode
-	Proto string // smtp, imap, pop3 or http/1.1 (its ALPN protocol)
+	Proto string // smtp, imap, pop3, managesieve or http/1.1 (its ALPN protocol)
 }
 
 // Connect dials l, starts TLS (at once, or after the protocol's STARTTLS)
@@ -113,8 +113,33 @@ func startTLS(conn net.Conn, proto string) error {
 				return nil
 			}
 		}
+	case "managesieve":
+		// RFC 5804 2.2: capabilities and OK, then STARTTLS answered by OK.
+		if _, err := untilOK(r); err != nil {
+			return err
+		}
+		io.WriteString(conn, "STARTTLS\r\n")
+		_, err := untilOK(r)
+		return err
 	}
 	return fmt.Errorf("no STARTTLS for %q", proto)
+}
+
+// untilOK reads ManageSieve response lines up to the final OK.
+func untilOK(r *bufio.Reader) (string, error) {
+	for i := 0; i < 32; i++ {
+		l, err := readLine(r)
+		if err != nil {
+			return "", err
+		}
+		if strings.HasPrefix(l, "OK") {
+			return l, nil
+		}
+		if strings.HasPrefix(l, "NO") || strings.HasPrefix(l, "BYE") {
+			return l, fmt.Errorf("refused: %q", l)
+		}
+	}
+	return "", errors.New("no OK")
 }
 
 // afterHandshake reads what a client reads first over TLS: the greeting
@@ -141,6 +166,8 @@ func afterHandshake(c *tls.Conn, l Listener, serverName string) (string, error) 
 	case l.Proto == "imap":
 		io.WriteString(c, "p2 CAPABILITY\r\n")
 		return expect(r, "* CAPABILITY")
+	case l.Proto == "managesieve":
+		return untilOK(r) // the capabilities sent again after TLS
 	}
 	return "", fmt.Errorf("unknown protocol %q", l.Proto)
 }

@@ -197,6 +197,8 @@ allow_insecure_auth = true
 listen = %q
 listen_tls = ""
 allow_insecure_auth = true
+[managesieve]
+listen = ""
 [admin]
 listen = ""
 [web]

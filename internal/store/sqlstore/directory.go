@@ -159,6 +159,8 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 			`DELETE FROM mailboxes WHERE account_id = $1`,
 			`DELETE FROM subscriptions WHERE account_id = $1`,
 			`DELETE FROM account_settings WHERE account_id = $1`,
+			`DELETE FROM sieve_scripts WHERE account_id = $1`,
+			`DELETE FROM sieve_vacation WHERE account_id = $1`,
 			`DELETE FROM accounts WHERE id = $1`,
 		} {
 			if _, err := t.Exec(q, id); err != nil {

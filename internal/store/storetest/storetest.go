@@ -60,6 +60,8 @@ func Run(t *testing.T, f Factory) {
 		{"APITokens", testAPITokens},
 		{"AccountSettings", testAccountSettings},
 		{"QueueStats", testQueueStats},
+		{"SieveScripts", testSieveScripts},
+		{"VacationReply", testVacationReply},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

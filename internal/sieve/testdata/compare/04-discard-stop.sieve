@@ -1,0 +1,2 @@
+if exists "list-id" { discard; stop; }
+keep;
