@@ -220,7 +220,8 @@ func (s *Server) Start(ctx context.Context) error {
 		if err == nil {
 			var ln net.Listener
 			if ln, err = net.Listen("tcp", d.addr); err == nil {
-				bound = append(bound, &listener{name: d.name, ln: s.Metrics.Listener(d.name, ln), svc: svc})
+				ln = s.Metrics.Listener(d.name, s.limitListener(d, ln))
+				bound = append(bound, &listener{name: d.name, ln: ln, svc: svc})
 				continue
 			}
 			err = fmt.Errorf("listen on %s: %w", d.addr, err)

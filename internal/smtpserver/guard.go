@@ -43,6 +43,8 @@ const (
 // BDAT chunks, STARTTLS); if it ever disagrees, it errs towards not looking
 // (it may miss a verb, it does not see one in message content).
 type cmdGuard struct {
+	// startTLS: the client sent STARTTLS (the TLS handshake is next).
+	startTLS bool
 	mode     int
 	line     []byte // the first maxGuardLine bytes of the current line
 	dstate   int
@@ -113,6 +115,7 @@ func (g *cmdGuard) endLine() {
 	switch {
 	case strings.HasPrefix(upper, "STARTTLS"):
 		g.mode = guardOff
+		g.startTLS = upper == "STARTTLS"
 	case upper == "DATA":
 		g.mode = guardData
 		g.dstate = dBeginLine
