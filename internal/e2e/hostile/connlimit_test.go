@@ -153,3 +153,51 @@ func TestMaxConnections(t *testing.T) {
 		})
 	}
 }
+
+// IPv6 clients are counted per /64 on every listener (netlimit/TestCounter
+// shows the /64 grouping with addresses loopback does not have); here, over
+// ::1, the per-address cap holds on each protocol.
+func TestMaxConnectionsPerAddressIPv6(t *testing.T) {
+	t.Parallel()
+	probe, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	probe.Close()
+	const perAddr = 2
+	e := newEnv(t, func(c *config.Config) {
+		c.Limits.MaxConnectionsPerIP = perAddr
+		for _, p := range []*string{&c.SMTP.Listen, &c.IMAP.Listen, &c.IMAP.ListenTLS, &c.POP3.Listen, &c.POP3.ListenTLS} {
+			*p = "[::1]:0"
+		}
+	})
+	for _, tt := range []struct{ name, refusal string }{
+		{"smtp", "421 4.7.0"},
+		{"imap", "* BYE [UNAVAILABLE]"},
+		{"pop3", "-ERR [SYS/TEMP]"},
+		{"imaps", ""},
+		{"pop3s", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			for range perAddr {
+				dial(t, e, tt.name, "").greet()
+			}
+			over, err := dialErr(e, tt.name, "", nil)
+			if tt.refusal == "" {
+				if err == nil {
+					over.c.Close()
+					t.Fatalf("TLS connection %d from ::1 admitted over a per-address cap of %d", perAddr+1, perAddr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer over.c.Close()
+			if l, _ := over.line(5 * time.Second); !strings.HasPrefix(l, tt.refusal) {
+				t.Fatalf("connection %d from ::1: got %q, want %q", perAddr+1, l, tt.refusal)
+			}
+		})
+	}
+}
