@@ -2,6 +2,7 @@ package hostile
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -56,6 +57,40 @@ func TestTLSHandshakeDeadline(t *testing.T) {
 			})
 		}
 	}
+	// The attack as found, scaled down: 100 silent connections to 993 from
+	// 5 addresses (the per-address cap each). All are closed, and their
+	// addresses are served again.
+	t.Run("imaps/100 from 5 addresses", func(t *testing.T) {
+		t.Parallel()
+		var ips []string
+		for range 5 {
+			ips = append(ips, sourceIP())
+		}
+		var conns []net.Conn
+		for i := range 100 {
+			d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ips[i%5])}}
+			c, err := d.Dial("tcp", e.Addr["imaps"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			conns = append(conns, c)
+		}
+		for i, c := range conns {
+			closedWithin(t, fmt.Sprintf("silent connection %d", i), c, 5*time.Second)
+		}
+		for _, ip := range ips {
+			testutil.WaitFor(t, 10*time.Second, "a client served from "+ip, func() bool {
+				c, err := dialErr(e, "imaps", ip, nil)
+				if err != nil {
+					return false
+				}
+				defer c.c.Close()
+				l, _ := c.line(5 * time.Second)
+				return strings.HasPrefix(l, "* OK")
+			})
+		}
+	})
 	// A client that completes its handshake is served as before.
 	for _, name := range []string{"submissions", "imaps", "pop3s"} {
 		c := dial(t, e, name, "")
