@@ -318,8 +318,10 @@ func privateDir(dir string, log *slog.Logger) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		// Not ours to change (another owner): say so, and go on.
 		if err := os.Chmod(dir, perm&0o700); err != nil {
-			return fmt.Errorf("data directory: %w", err)
+			log.Warn("data directory is open to other users", "dir", dir, "mode", perm.String(), "err", err)
+			return nil
 		}
 		log.Warn("data directory was open to other users; now owner only", "dir", dir, "was", perm.String())
 	}
