@@ -196,8 +196,15 @@ type DNS struct {
 
 // Limits are the caps that protect the server.
 type Limits struct {
-	MaxConnections      int `toml:"max_connections"`
+	// MaxConnections bounds the connections one listener holds at once.
+	MaxConnections int `toml:"max_connections"`
+	// MaxConnectionsPerIP bounds them per client network on one listener:
+	// an IPv4 address, or an IPv6 /64.
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	// TLSHandshakeTimeout is the time a client has to complete a TLS
+	// handshake: from connecting on an implicit-TLS listener, from its
+	// STARTTLS (STLS) command otherwise.
+	TLSHandshakeTimeout Duration `toml:"tls_handshake_timeout"`
 }
 
 // Auth configures logins.
@@ -239,7 +246,7 @@ func Default() Config {
 		Queue: Queue{RetryInterval: Duration(15 * time.Minute), MaxAge: Duration(120 * time.Hour),
 			DelayWarning: Duration(4 * time.Hour), Workers: 16, Port: 25, MaxConnsPerHost: 4},
 		Relay:  Relay{Port: 587, Mode: "starttls"},
-		Limits: Limits{MaxConnections: 2000, MaxConnectionsPerIP: 20},
+		Limits: Limits{MaxConnections: 2000, MaxConnectionsPerIP: 20, TLSHandshakeTimeout: Duration(10 * time.Second)},
 		Auth: Auth{FailuresBeforeDelay: 5, MaxFailures: 20, FailureWindow: Duration(15 * time.Minute),
 			CacheTTL: Duration(15 * time.Minute)},
 	}
@@ -445,6 +452,12 @@ func (c *Config) Validate() error {
 	}
 	if c.IMAP.IdleTimeout.D() < 30*time.Minute {
 		bad("imap.idle_timeout", "imap.idle_timeout must be at least 30m (RFC 9051 5.4)")
+	}
+	if c.Limits.MaxConnections < 1 || c.Limits.MaxConnectionsPerIP < 1 || c.Limits.MaxConnectionsPerIP > c.Limits.MaxConnections {
+		bad("limits.max_connections_per_ip", "limits.max_connections_per_ip must be at least 1 and at most limits.max_connections")
+	}
+	if c.Limits.TLSHandshakeTimeout.D() <= 0 {
+		bad("limits.tls_handshake_timeout", "limits.tls_handshake_timeout must be positive")
 	}
 	if c.Queue.RetryInterval.D() <= 0 || c.Queue.MaxAge.D() < c.Queue.RetryInterval.D() {
 		bad("queue.retry_interval", "queue.retry_interval must be positive and below queue.max_age")

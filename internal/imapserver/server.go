@@ -20,6 +20,7 @@ import (
 
 	"github.com/kantorpos/kantorpos/internal/clock"
 	"github.com/kantorpos/kantorpos/internal/msgmeta"
+	"github.com/kantorpos/kantorpos/internal/netlimit"
 )
 
 // Config is the IMAP server's configuration. Zero fields take the defaults
@@ -51,6 +52,9 @@ type Config struct {
 	// allows 30 seconds per command.
 	AutoLogout  time.Duration
 	IdleTimeout time.Duration
+	// HandshakeTimeout bounds the TLS handshake of an implicit-TLS
+	// connection (default 10 seconds).
+	HandshakeTimeout time.Duration
 	// Location is the time zone of SEARCH dates (SINCE, BEFORE, ON...);
 	// default UTC.
 	Location *time.Location
@@ -72,6 +76,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxLoginFailures <= 0 {
 		c.MaxLoginFailures = 3
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
 	}
 	c.AutoLogout = max(c.AutoLogout, 30*time.Minute)
 	c.IdleTimeout = max(c.IdleTimeout, 30*time.Minute)
@@ -198,7 +205,10 @@ func (t *TLSService) Serve(ln net.Listener) error { return t.s.ServeTLS(ln) }
 func (t *TLSService) Shutdown(ctx context.Context) error { return t.s.Shutdown(ctx) }
 
 func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
-	l := &limitListener{Listener: ln, s: s, tls: implicitTLS}
+	var l net.Listener = &limitListener{Listener: ln, s: s, tls: implicitTLS}
+	if implicitTLS {
+		l = netlimit.NewTLSListener(l, s.tls, s.cfg.HandshakeTimeout, s.log)
+	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -321,11 +331,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			go l.s.refuse(c, l.tls)
 			continue
 		}
-		tc := &trackedConn{Conn: c, s: l.s, ip: ip, id: strconv.FormatUint(l.s.nextID.Add(1), 36)}
-		if l.tls {
-			return tls.Server(tc, l.s.tls), nil
-		}
-		return tc, nil
+		return &trackedConn{Conn: c, s: l.s, ip: ip, id: strconv.FormatUint(l.s.nextID.Add(1), 36)}, nil
 	}
 }
 

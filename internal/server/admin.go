@@ -18,6 +18,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/admin"
 	"github.com/kantorpos/kantorpos/internal/adminweb"
 	"github.com/kantorpos/kantorpos/internal/config"
+	"github.com/kantorpos/kantorpos/internal/netlimit"
 	"github.com/kantorpos/kantorpos/internal/tlsconf"
 )
 
@@ -25,11 +26,14 @@ import (
 type adminService struct {
 	srv *http.Server
 	tls *tls.Config // nil: plain HTTP (loopback)
+	// handshakeTimeout bounds a TLS handshake (limits.tls_handshake_timeout).
+	handshakeTimeout time.Duration
+	log              *slog.Logger
 }
 
 func (a *adminService) Serve(ln net.Listener) error {
 	if a.tls != nil {
-		ln = tls.NewListener(ln, a.tls)
+		ln = netlimit.NewTLSListener(ln, a.tls, a.handshakeTimeout, a.log)
 	}
 	if err := a.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -61,6 +65,8 @@ func (s *Server) adminServer() (service, error) {
 	}}
 	if c.TLS {
 		a.tls = s.TLS.ServerConfig(tlsconf.ProtoHTTP)
+		a.handshakeTimeout = s.Config.Limits.TLSHandshakeTimeout.D()
+		a.log = s.Log.With("component", "admin")
 	}
 	return a, nil
 }

@@ -21,6 +21,7 @@ func (s *Server) imapServer() (*imapserver.Server, error) {
 		MaxConnsPerIP:      c.Limits.MaxConnectionsPerIP,
 		MaxConnsPerAccount: c.IMAP.MaxConnsPerUser,
 		IdleTimeout:        c.IMAP.IdleTimeout.D(),
+		HandshakeTimeout:   c.Limits.TLSHandshakeTimeout.D(),
 	}, imapserver.Deps{
 		Backend: s.Store,
 		Auth:    s.Auth,

@@ -19,6 +19,7 @@ func (s *Server) pop3Server(implicitTLS bool) (service, error) {
 			ImplicitTLS:       implicitTLS,
 			AllowInsecureAuth: c.POP3.AllowInsecureAuth,
 			MaxConnsPerIP:     c.Limits.MaxConnectionsPerIP,
+			HandshakeTimeout:  c.Limits.TLSHandshakeTimeout.D(),
 		},
 	}, nil
 }

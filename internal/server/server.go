@@ -123,8 +123,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	// handler wrapper sees them whatever the log level.
 	s.Metrics = metrics.New(s.Clock)
 	s.Log = slog.New(s.Metrics.LogHandler(s.Log.Handler()))
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+	if err := privateDir(c.DataDir, s.Log); err != nil {
+		return nil, err
 	}
 	// Message bodies: files in the data directory, or, in cluster mode
 	// (PostgreSQL), in the database, where every node finds them.
@@ -231,7 +231,8 @@ func (s *Server) Start(ctx context.Context) error {
 		if err == nil {
 			var ln net.Listener
 			if ln, err = net.Listen("tcp", d.addr); err == nil {
-				bound = append(bound, &listener{name: d.name, ln: s.Metrics.Listener(d.name, ln), svc: svc})
+				ln = s.Metrics.Listener(d.name, s.limitListener(d, ln))
+				bound = append(bound, &listener{name: d.name, ln: ln, svc: svc})
 				continue
 			}
 			err = fmt.Errorf("listen on %s: %w", d.addr, err)
@@ -314,4 +315,26 @@ func (s *Server) ReloadCertificates() error {
 		s.ACME.Retry()
 	}
 	return s.TLS.Reload()
+}
+
+// privateDir creates the data directory 0700, or narrows an existing one to
+// its owner: it holds the database (password hashes, DKIM keys), the TLS
+// keys and every message.
+func privateDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		// Not ours to change (another owner): say so, and go on.
+		if err := os.Chmod(dir, perm&0o700); err != nil {
+			log.Warn("data directory is open to other users", "dir", dir, "mode", perm.String(), "err", err)
+			return nil
+		}
+		log.Warn("data directory was open to other users; now owner only", "dir", dir, "was", perm.String())
+	}
+	return nil
 }

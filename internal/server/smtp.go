@@ -25,6 +25,8 @@ func (s *Server) smtpServer(kind smtpserver.Kind) (service, error) {
 		SessionTimeout: c.SMTP.SessionTimeout.D(),
 		MaxConns:       c.Limits.MaxConnections,
 		MaxConnsPerIP:  c.Limits.MaxConnectionsPerIP,
+		// Implicit TLS (465) and STARTTLS.
+		HandshakeTimeout: c.Limits.TLSHandshakeTimeout.D(),
 	}
 	if kind.IsSubmission() {
 		cfg.AllowInsecureAuth = c.Submission.AllowInsecureAuth

@@ -54,7 +54,9 @@ func (s *Server) webServer(https bool) (service, error) {
 		// The mail listeners' limits (per listener).
 		MaxConnsPerIP: s.Config.Limits.MaxConnectionsPerIP,
 		MaxConns:      s.Config.Limits.MaxConnections,
-		Log:           s.Log.With("component", "web"),
+		// HTTPS (443).
+		HandshakeTimeout: s.Config.Limits.TLSHandshakeTimeout.D(),
+		Log:              s.Log.With("component", "web"),
 	}
 	if s.ACME != nil {
 		cfg.ACME = s.ACME

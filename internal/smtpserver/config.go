@@ -79,6 +79,9 @@ type Config struct {
 	WriteTimeout time.Duration
 	// SessionTimeout bounds a whole connection, against slow-drip clients.
 	SessionTimeout time.Duration
+	// HandshakeTimeout bounds a TLS handshake: from the connection on
+	// implicit TLS (SubmissionTLS), from the STARTTLS command otherwise.
+	HandshakeTimeout time.Duration
 
 	// MaxConns is the total number of connections served at once.
 	MaxConns int
@@ -105,6 +108,7 @@ var DefaultConfig = Config{
 	DataTimeout:      5 * time.Minute,
 	WriteTimeout:     2 * time.Minute,
 	SessionTimeout:   30 * time.Minute,
+	HandshakeTimeout: 10 * time.Second,
 	MaxConns:         1000,
 	MaxConnsPerIP:    20,
 }
@@ -143,6 +147,7 @@ func (c Config) WithDefaults() Config {
 	setD(&c.DataTimeout, d.DataTimeout)
 	setD(&c.WriteTimeout, d.WriteTimeout)
 	setD(&c.SessionTimeout, d.SessionTimeout)
+	setD(&c.HandshakeTimeout, d.HandshakeTimeout)
 	return c
 }
 

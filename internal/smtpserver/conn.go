@@ -2,6 +2,7 @@ package smtpserver
 
 import (
 	"crypto/tls"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 //   - closes the connection right after the next reply when asked (421
 //     after too many failures, 554 after a bare line ending);
 //   - closes at once when a plaintext command line starts with an HTTP verb;
+//   - bounds the TLS handshake after STARTTLS (HandshakeTimeout);
 //   - releases its slot in the connection limits when closed.
 type conn struct {
 	net.Conn
@@ -26,6 +28,11 @@ type conn struct {
 	deadline time.Time
 	log      *slog.Logger
 	hostname string
+	// hsTimeout bounds the TLS handshake after STARTTLS. hsArmed: its
+	// deadline is set; hsOver: go-smtp has set a deadline since (the
+	// handshake is over).
+	hsTimeout       time.Duration
+	hsArmed, hsOver bool
 
 	guard        *cmdGuard // nil when off (implicit TLS)
 	httpClosed   bool      // guard tripped: further reads fail
@@ -49,7 +56,18 @@ func (c *conn) Read(p []byte) (int, error) {
 		c.rejectHTTP() // once the commands before the HTTP line are answered
 		return 0, io.EOF
 	}
+	if c.guard != nil && c.guard.startTLS && !c.hsArmed && c.hsTimeout > 0 {
+		// The first read after STARTTLS is the TLS handshake's (go-smtp
+		// reads no command line after it): it must end in time.
+		c.hsArmed = true
+		c.Conn.SetReadDeadline(c.clamp(time.Now().Add(c.hsTimeout), 0))
+	}
 	n, err := c.Conn.Read(p)
+	if c.hsArmed && !c.hsOver && isTimeout(err) {
+		// go-smtp answers 550 and would go on in plaintext: close.
+		c.log.Info("TLS handshake after STARTTLS timed out")
+		c.closeAfterReply()
+	}
 	if c.guard != nil && n > 0 {
 		k := c.guard.scan(p[:n])
 		if c.guard.dotCR {
@@ -99,7 +117,13 @@ func (c *conn) clamp(t time.Time, grace time.Duration) time.Time {
 	return t
 }
 
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 func (c *conn) SetDeadline(t time.Time) error {
+	c.hsOver = c.hsArmed
 	if err := c.Conn.SetReadDeadline(c.clamp(t, 0)); err != nil {
 		return err
 	}
@@ -107,6 +131,7 @@ func (c *conn) SetDeadline(t time.Time) error {
 }
 
 func (c *conn) SetReadDeadline(t time.Time) error {
+	c.hsOver = c.hsArmed
 	return c.Conn.SetReadDeadline(c.clamp(t, 0))
 }
 

@@ -49,6 +49,8 @@ const (
 // The guard reads the plaintext only: after STARTTLS and on implicit TLS
 // that variant still reaches the session without its ".\r".
 type cmdGuard struct {
+	// startTLS: the client sent STARTTLS (the TLS handshake is next).
+	startTLS bool
 	mode     int
 	line     []byte // the first maxGuardLine bytes of the current line
 	dstate   int
@@ -120,6 +122,7 @@ func (g *cmdGuard) endLine() {
 	switch {
 	case strings.HasPrefix(upper, "STARTTLS"):
 		g.mode = guardOff
+		g.startTLS = upper == "STARTTLS"
 	case upper == "DATA":
 		g.mode = guardData
 		g.dstate = dBeginLine

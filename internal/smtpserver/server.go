@@ -20,6 +20,7 @@ import (
 
 	"github.com/kantorpos/kantorpos/internal/clock"
 	"github.com/kantorpos/kantorpos/internal/msgmeta"
+	"github.com/kantorpos/kantorpos/internal/netlimit"
 	"github.com/kantorpos/kantorpos/internal/store"
 )
 
@@ -124,9 +125,9 @@ func (s *Server) Serve(l net.Listener) error {
 	s.mu.Unlock()
 	var gl net.Listener = ll
 	if s.cfg.Kind == SubmissionTLS {
-		// RFC 8314 3.3: the TLS handshake starts at once; go-smtp performs
-		// it (under ReadTimeout) before the greeting.
-		gl = tls.NewListener(ll, s.tls)
+		// RFC 8314 3.3: the TLS handshake starts at once, and must end
+		// within HandshakeTimeout; go-smtp gets the connection after it.
+		gl = netlimit.NewTLSListener(ll, s.tls, s.cfg.HandshakeTimeout, s.log)
 	}
 	s.log.Info("smtp listening", "addr", l.Addr().String())
 	err := s.smtp.Serve(gl)
@@ -191,12 +192,13 @@ func (s *Server) ConnCount() int {
 func (s *Server) newConn(nc net.Conn, ip netip.Addr) *conn {
 	id := s.idPrefix + "-" + s.nextConnID()
 	c := &conn{
-		Conn:     nc,
-		id:       id,
-		ip:       ip,
-		deadline: s.clkNow().Add(s.cfg.SessionTimeout),
-		log:      s.log.With("conn", id, "ip", ip.String()),
-		hostname: s.cfg.Hostname,
+		Conn:      nc,
+		id:        id,
+		ip:        ip,
+		deadline:  s.clkNow().Add(s.cfg.SessionTimeout),
+		log:       s.log.With("conn", id, "ip", ip.String()),
+		hostname:  s.cfg.Hostname,
+		hsTimeout: s.cfg.HandshakeTimeout,
 	}
 	if s.cfg.Kind != SubmissionTLS {
 		c.guard = newCmdGuard()

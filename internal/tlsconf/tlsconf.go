@@ -174,7 +174,8 @@ func ensureSelfSigned(certFile, keyFile string, hosts []string) error {
 			if c, err := x509.ParseCertificate(block.Bytes); err == nil &&
 				time.Until(c.NotAfter) > 30*24*time.Hour && sameNames(c, hosts) {
 				if _, err := os.Stat(keyFile); err == nil {
-					return nil
+					// Older versions wrote the certificate 0644.
+					return os.Chmod(certFile, 0o600)
 				}
 			}
 		}
@@ -189,7 +190,7 @@ func ensureSelfSigned(certFile, keyFile string, hosts []string) error {
 	if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
 		return err
 	}
-	return writeFileAtomic(certFile, certPEM, 0o644)
+	return writeFileAtomic(certFile, certPEM, 0o600) // public, but nothing in the data directory is others'
 }
 
 func sameNames(c *x509.Certificate, hosts []string) bool {

@@ -21,6 +21,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/admin"
 	"github.com/kantorpos/kantorpos/internal/autoconfig"
 	"github.com/kantorpos/kantorpos/internal/httpguard"
+	"github.com/kantorpos/kantorpos/internal/netlimit"
 )
 
 // ACME is what the web listener needs of the certificate manager.
@@ -48,7 +49,9 @@ type Config struct {
 	// MaxConnsPerIP and MaxConns bound simultaneous connections from one
 	// client address (IPv6: /64) and in all; 0: 20 and 2000.
 	MaxConnsPerIP, MaxConns int
-	Log                     *slog.Logger
+	// HandshakeTimeout bounds a TLS handshake (default 10 seconds).
+	HandshakeTimeout time.Duration
+	Log              *slog.Logger
 }
 
 // Server is one web listener.
@@ -104,7 +107,7 @@ func New(c Config) *Server {
 func (s *Server) Serve(ln net.Listener) error {
 	ln = newLimitListener(ln, s.cfg.MaxConnsPerIP, s.cfg.MaxConns, s.cfg.Log)
 	if s.tls != nil {
-		ln = tls.NewListener(ln, s.tls)
+		ln = netlimit.NewTLSListener(ln, s.tls, s.cfg.HandshakeTimeout, s.cfg.Log)
 	}
 	err := s.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {

@@ -44,6 +44,11 @@ func Snapshot(ctx context.Context, dbPath, dst string) error {
 		if !ok {
 			return errors.New("the SQLite driver has no online backup API")
 		}
+		// The copy holds what the database holds: 0600 (SQLite would
+		// create it 0644 less the umask; an empty file is a new database).
+		if err := createPrivate(dst); err != nil {
+			return err
+		}
 		b, err := bc.NewBackup(dst)
 		if err != nil {
 			return err

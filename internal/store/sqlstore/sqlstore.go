@@ -174,6 +174,9 @@ func (s *Store) openSQLite(o Options) error {
 	if err := os.MkdirAll(filepath.Dir(o.Path), 0o700); err != nil {
 		return fmt.Errorf("sqlstore: %w", err)
 	}
+	if err := createPrivate(o.Path); err != nil {
+		return err
+	}
 	// synchronous(FULL): a commit that acknowledges mail is on disk.
 	base := "file:" + o.Path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
 		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)"
