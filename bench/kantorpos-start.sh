@@ -24,9 +24,13 @@ if [ ! -x "$KANTORPOS" ]; then
   (cd "$HERE/.." && go build -o "$KANTORPOS" ./cmd/kantorpos)
 fi
 CONF=$KP_DIR/k.toml
+# Started as root, serve binds its ports and becomes an unprivileged user.
+USER_LINE=""
+[ "$(id -u)" = 0 ] && USER_LINE='user = "nobody"'
 cat > "$CONF" <<EOF
 hostname = "mx.example.test"
 data_dir = "$KP_DIR/data"
+$USER_LINE
 [log]
 level = "info"
 [smtp]
@@ -56,6 +60,8 @@ running() { [ -s "$KP_DIR/kantorpos.pid" ] && kill -0 "$(cat "$KP_DIR/kantorpos.
 if [ ! -d "$KP_DIR/template" ]; then
   "$HERE/kantorpos-stop.sh" >/dev/null
   rm -rf "$KP_DIR/data"
+  mkdir -m 0700 "$KP_DIR/data"   # admin commands never create it
+  [ "$(id -u)" = 0 ] && chown nobody: "$KP_DIR/data"
   "$KANTORPOS" domain add example.test -config "$CONF" >/dev/null
   for i in $(seq 1 $NUSERS); do
     echo "$PASSWORD" | "$KANTORPOS" user add "bench$i@example.test" -password-stdin -config "$CONF" >/dev/null

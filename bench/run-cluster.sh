@@ -33,9 +33,15 @@ pg_start() {
 pg_stop() { asuser "$PGBIN/pg_ctl" stop -w -m fast -D "$OUT/pg/data" >>"$LOG" 2>&1 || true; }
 
 conf() { # conf NAME SMTP_PORT
+  # Started as root, serve binds its port and becomes an unprivileged user;
+  # admin commands never create the data directory.
+  local user_line=""
+  mkdir -p -m 0700 "$OUT/$1"
+  if [ "$(id -u)" = 0 ]; then user_line='user = "nobody"'; chown nobody: "$OUT/$1"; fi
   cat > "$OUT/$1.toml" <<EOF
 hostname = "$1.example.test"
 data_dir = "$OUT/$1"
+$user_line
 [storage]
 driver = "postgres"
 dsn = "$DSN"

@@ -127,8 +127,18 @@ func TestServeBinary(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	cfg := filepath.Join(dir, "k.toml")
+	userLine := ""
+	if os.Geteuid() == 0 {
+		// Started as root, serve binds its ports and becomes this user;
+		// it creates the data directory as that user's, under dir.
+		userLine = `user = "nobody"`
+		for _, d := range []string{filepath.Dir(dir), dir} {
+			os.Chmod(d, 0o711)
+		}
+	}
 	os.WriteFile(cfg, []byte(`hostname = "mx.example.test"
 data_dir = "`+filepath.Join(dir, "data")+`"
+`+userLine+`
 [smtp]
 listen = "127.0.0.1:0"
 [submission]

@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -49,8 +51,27 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	log := server.NewLogger(c.Log, e.stderr)
-	srv, err := server.New(ctx, server.Options{Config: c, Log: log})
+	// Started as root (not in -dev): bind the ports, then become the
+	// service user before opening any data or reading a client's byte.
+	var bound map[string]net.Listener
+	if os.Geteuid() == 0 && !*dev {
+		if bound, err = server.Bind(c); err != nil {
+			return err
+		}
+		name, err := becomeServiceUser(c)
+		if err != nil {
+			closeAll(bound)
+			return err
+		}
+		log.Info("listeners bound as root; running as the service user", "user", name, "uid", os.Getuid())
+	} else if c.User != "" && !*dev {
+		if cur, err := user.Current(); err == nil && cur.Username != c.User {
+			log.Warn("user is set but serve was not started as root: running as this user", "user", cur.Username, "configured", c.User)
+		}
+	}
+	srv, err := server.New(ctx, server.Options{Config: c, Log: log, Bound: bound})
 	if err != nil {
+		closeAll(bound)
 		return err
 	}
 	var demoPassword string
@@ -91,6 +112,12 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+func closeAll(ls map[string]net.Listener) {
+	for _, l := range ls {
+		l.Close()
+	}
 }
 
 // ensureDemo creates the demo domain and account of `serve -dev` once, and

@@ -22,6 +22,9 @@ type Config struct {
 	Hostname string `toml:"hostname"`
 	// DataDir holds the database, message blobs and generated certificates.
 	DataDir string `toml:"data_dir"`
+	// User is the service user `serve` becomes after binding its ports
+	// when started as root ("" means DefaultUser); never root.
+	User string `toml:"user"`
 
 	Log         Log         `toml:"log"`
 	TLS         TLS         `toml:"tls"`
@@ -39,6 +42,9 @@ type Config struct {
 	Limits      Limits      `toml:"limits"`
 	Auth        Auth        `toml:"auth"`
 }
+
+// DefaultUser is the service user of a server started as root.
+const DefaultUser = "kantorpos"
 
 // Log configures logging.
 type Log struct {
@@ -367,6 +373,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "data_dir is empty")
+	}
+	if c.User == "root" || c.User == "0" {
+		bad("user", "user %q: the server never runs as root after binding its ports; name an unprivileged user", c.User)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

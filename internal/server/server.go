@@ -47,6 +47,9 @@ type Options struct {
 	Log *slog.Logger
 	// HashParams default to auth.DefaultParams; tests use auth.TestParams.
 	HashParams *auth.Params
+	// Bound are listening sockets by listener name, made by Bind before
+	// the process gave up root; Start uses them instead of binding.
+	Bound map[string]net.Listener
 }
 
 // Server is one running kantorpos.
@@ -80,6 +83,7 @@ type Server struct {
 	published admin.Published
 	workers   sync.WaitGroup
 	cancel    context.CancelFunc
+	bound     map[string]net.Listener
 }
 
 // A service serves connections from listeners until Shutdown.
@@ -92,6 +96,27 @@ type listener struct {
 	name string // "smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "managesieve", "admin", "http", "https"
 	ln   net.Listener
 	svc  service
+}
+
+// Bind binds every listener of a configuration, for a process that binds
+// ports below 1024 as root and then becomes its service user before it
+// opens any data (see Options.Bound). On an error, nothing stays bound.
+func Bind(c config.Config) (map[string]net.Listener, error) {
+	bound := map[string]net.Listener{}
+	for _, d := range (&Server{Config: c}).services() {
+		if d.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", d.addr)
+		if err != nil {
+			for _, l := range bound {
+				l.Close()
+			}
+			return nil, fmt.Errorf("%s: listen on %s: %w", d.name, d.addr, err)
+		}
+		bound[d.name] = ln
+	}
+	return bound, nil
 }
 
 // NewLogger builds the logger a configuration asks for.
@@ -109,7 +134,7 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 // listens until Start.
 func New(ctx context.Context, o Options) (*Server, error) {
 	c := o.Config
-	s := &Server{Config: c, Log: o.Log, Clock: o.Clock, Resolver: o.Resolver}
+	s := &Server{Config: c, Log: o.Log, Clock: o.Clock, Resolver: o.Resolver, bound: o.Bound}
 	if s.Log == nil {
 		s.Log = NewLogger(c.Log, os.Stderr)
 	}
@@ -229,8 +254,11 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		svc, err := d.make()
 		if err == nil {
-			var ln net.Listener
-			if ln, err = net.Listen("tcp", d.addr); err == nil {
+			ln, ok := s.bound[d.name]
+			if !ok {
+				ln, err = net.Listen("tcp", d.addr)
+			}
+			if err == nil {
 				ln = s.Metrics.Listener(d.name, s.limitListener(d, ln))
 				bound = append(bound, &listener{name: d.name, ln: ln, svc: svc})
 				continue

@@ -11,7 +11,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -158,6 +160,14 @@ func New(t testing.TB, o Options) *Server {
 	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	userLine := ""
+	if os.Geteuid() == 0 {
+		// As in production, serve started as root binds its ports and
+		// becomes an unprivileged user, here "nobody": the data directory
+		// is that user's, and the way to it passable.
+		userLine = `user = "nobody"`
+		giveToNobody(t, s.DataDir)
+	}
 	if o.Hostname == "" {
 		o.Hostname = "mx.crash.test"
 	}
@@ -175,6 +185,7 @@ func New(t testing.TB, o Options) *Server {
 	s.LogPath = filepath.Join(dir, "server.log")
 	cfg := fmt.Sprintf(`hostname = %q
 data_dir = %q
+%s
 [log]
 level = %q
 [storage]
@@ -207,12 +218,37 @@ listen_tls = ""
 [queue]
 %s
 %s
-`, o.Hostname, s.DataDir, o.LogLevel, o.Storage, s.Addr["smtp"], o.SMTP, s.Addr["submission"], s.Addr["imap"], o.IMAP, s.Addr["pop3"], o.Queue, o.Extra)
+`, o.Hostname, s.DataDir, userLine, o.LogLevel, o.Storage, s.Addr["smtp"], o.SMTP, s.Addr["submission"], s.Addr["imap"], o.IMAP, s.Addr["pop3"], o.Queue, o.Extra)
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Kill() })
 	return s
+}
+
+// giveToNobody makes dir the user nobody's and lets it pass through the
+// test's temporary directories above it (0700, root's).
+func giveToNobody(t testing.TB, dir string) {
+	t.Helper()
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatalf("binary: no user nobody to run the server as: %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Clean(os.TempDir())
+	for d := filepath.Dir(dir); strings.HasPrefix(d, tmp+string(filepath.Separator)); d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, fi.Mode().Perm()|0o011); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // FreeAddr returns a loopback address with a port that was free a moment ago.

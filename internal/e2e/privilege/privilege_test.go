@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/kantorpos/kantorpos/internal/e2e/binary"
+	"github.com/kantorpos/kantorpos/internal/testutil"
 )
 
 const password = "a long password"
@@ -219,4 +221,72 @@ func fetchAll(addr, user, mailbox string) ([]string, error) {
 		return nil, err
 	}
 	return cmd("c", "FETCH 1:* BODY.PEEK[]")
+}
+
+// serve started as root binds its ports (one below 1024 here), then
+// becomes the configured service user before it opens the data: the
+// process runs as that user, serves the low port, takes mail, and every
+// file it made belongs to that user.
+func TestServeAsRootBecomesServiceUser(t *testing.T) {
+	t.Parallel()
+	uid, _ := serviceUser(t)
+	s := binary.New(t, binary.Options{Hostname: "mx.example.test"}) // as root it names user = "nobody"
+	low := ""
+	for p := 600; p < 1000 && low == ""; p++ {
+		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			low = ln.Addr().String()
+			ln.Close()
+		}
+	}
+	cfg, err := os.ReadFile(s.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(cfg), "[web]\nlisten = \"\"", fmt.Sprintf("[web]\nlisten = %q", low), 1)
+	if text == string(cfg) || !strings.Contains(text, `user = "nobody"`) {
+		t.Fatalf("unexpected configuration:\n%s", cfg)
+	}
+	if err := os.WriteFile(s.Config, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.Admin("", "domain", "add", "example.test")
+	s.Admin(password+"\n", "user", "add", "bob@example.test", "-password-stdin")
+	s.Start()
+	defer s.Stop()
+	// The sockets accept (in the kernel's backlog) from the moment they
+	// are bound, before the process gives up root: wait for that.
+	var status []byte
+	want := fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d", uid, uid, uid, uid)
+	testutil.WaitFor(t, 30*time.Second, "serve to become the service user", func() bool {
+		status, _ = os.ReadFile(fmt.Sprintf("/proc/%d/status", s.PID()))
+		return strings.Contains(string(status), want)
+	})
+	if !regexp.MustCompile(`(?m)^Groups:\s*$`).Match(status) {
+		t.Errorf("supplementary groups kept:\n%s", status)
+	}
+	c, err := net.DialTimeout("tcp", low, 10*time.Second)
+	if err != nil {
+		t.Fatalf("the port below 1024 bound as root is not served: %v", err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET / HTTP/1.0\r\nHost: mx.example.test\r\n\r\n")
+	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.") {
+		t.Errorf("web listener on %s: %q %v", low, line, err)
+	}
+	c.Close()
+	if err := deliver(s.Addr["smtp"], "bob@example.test", "to a server that gave up root"); err != nil {
+		t.Fatalf("SMTP: %v\n%s", err, s.Log())
+	}
+	if !strings.Contains(s.Log(), "running as the service user") {
+		t.Errorf("the log does not say which user the server became:\n%s", s.Log())
+	}
+	filepath.WalkDir(s.DataDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.Sys().(*syscall.Stat_t).Uid != uid {
+			t.Errorf("%s is owned by uid %d, not the service user %d", p, fi.Sys().(*syscall.Stat_t).Uid, uid)
+		}
+		return nil
+	})
 }
