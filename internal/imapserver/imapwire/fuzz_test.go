@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"time"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzReader feeds arbitrary input to the parser, reading each command as
