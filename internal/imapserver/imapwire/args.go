@@ -325,7 +325,7 @@ func (r *Reader) Flag() (string, error) {
 // Flags reads a parenthesised flag list; with paren false a single flag
 // without parentheses is also accepted (STORE allows both).
 func (r *Reader) Flags(paren bool) ([]string, error) {
-	if !paren || r.peek() != '(' {
+	if r.peek() != '(' {
 		if paren {
 			return nil, Bad("Expected a flag list")
 		}
@@ -423,4 +423,18 @@ func (r *Reader) ReadLine() (string, error) {
 		return "", Bad("Unexpected literal")
 	}
 	return r.Rest(), nil
+}
+
+// Buffered returns how many octets the client sent that are not read yet
+// (STARTTLS must find none: RFC 9051 §6.2.1, CVE-2011-0411).
+func (r *Reader) Buffered() int { return r.br.Buffered() }
+
+// PeekAtomFold reports whether the next atom is word (ASCII case
+// insensitive), without consuming it.
+func (r *Reader) PeekAtomFold(word string) bool {
+	end := r.pos + len(word)
+	if end > len(r.line) || !strings.EqualFold(string(r.line[r.pos:end]), word) {
+		return false
+	}
+	return end == len(r.line) || !isAtomChar(r.line[end])
 }

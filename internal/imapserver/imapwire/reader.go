@@ -241,6 +241,10 @@ func (r *Reader) fail(err error) error {
 	return r.fatal
 }
 
+// LineTooLong reports whether the current line was over MaxLine (and
+// dropped).
+func (r *Reader) LineTooLong() bool { return r.tooLong }
+
 // Err returns the error that made the reader unusable, if any.
 func (r *Reader) Err() error { return r.fatal }
 

@@ -244,3 +244,12 @@ func (w *Writer) Flush() error {
 
 // Err returns the first write error.
 func (w *Writer) Err() error { return w.err }
+
+// MailboxString writes a mailbox name as a string (quoted where it can
+// be): modified UTF-7 unless utf8 (RFC 6855).
+func (w *Writer) MailboxString(name string, utf8 bool) *Writer {
+	if !utf8 {
+		name = EncodeUTF7(name)
+	}
+	return w.String(name)
+}
