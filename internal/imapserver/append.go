@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"bytes"
 	"io"
 	"strings"
 	"time"
@@ -89,7 +90,12 @@ func cmdAppend(s *session, _ string) error {
 		io.Copy(io.Discard, pr) // whatever the parser left
 		done <- parsed{meta, err}
 	}()
-	_, err = io.Copy(io.MultiWriter(w, pw), lr)
+	var nul nulDetector
+	dst := io.MultiWriter(w, pw)
+	if !lit.Binary {
+		dst = io.MultiWriter(w, pw, &nul)
+	}
+	_, err = io.Copy(dst, lr)
 	pw.CloseWithError(err)
 	p := <-done
 	if rerr := s.r.Err(); rerr != nil {
@@ -104,6 +110,11 @@ func cmdAppend(s *session, _ string) error {
 	if err := s.r.End(); err != nil {
 		return err // (MULTIAPPEND is not offered)
 	}
+	if nul {
+		// RFC 9051 §4.3: a literal carries no NUL; binary content comes as
+		// literal8 (RFC 3516 §4.4).
+		return bad("NUL in a literal: send binary content as a literal8 (~{n})")
+	}
 	if p.err != nil {
 		return s.storeErr("append: parse", p.err)
 	}
@@ -117,4 +128,14 @@ func cmdAppend(s *session, _ string) error {
 	}
 	s.log.Info("append", "mailbox", mb.Name, "uid", a.UID, "size", lit.Size)
 	return &okReply{code: "APPENDUID " + itoa32(mb.UIDValidity) + " " + itoa32(a.UID), text: "APPEND completed"}
+}
+
+// nulDetector notes whether a NUL octet went through it.
+type nulDetector bool
+
+func (n *nulDetector) Write(p []byte) (int, error) {
+	if !*n && bytes.IndexByte(p, 0) >= 0 {
+		*n = true
+	}
+	return len(p), nil
 }

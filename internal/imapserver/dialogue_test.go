@@ -40,6 +40,7 @@ func TestDialogue(t *testing.T) {
 		{"APPEND to a missing mailbox", true, false, "a APPEND Nowhere {5}\r\n", "a NO [TRYCREATE]", true},
 		{"APPEND with an impossible date", true, false, "a APPEND INBOX \"30-Feb-2020 00:00:00 +0000\" {5}\r\n", "a BAD", true},
 		{"refused APPEND, LITERAL+", true, false, "a APPEND INBOX (\\Seen \"x\") {15+}\r\nb DELETE Junk\r\n\r\n", "a BAD", true},
+		{"NUL in a plain APPEND literal", true, false, "a APPEND INBOX {13+}\r\nSubject: \x00\r\n\r\n\r\n", "a BAD", true},
 		{"literal8 APPEND", true, false, "a APPEND INBOX ~{13+}\r\nSubject: \x00\r\n\r\n\r\n", "a OK [APPENDUID", true},
 		{"ID", false, false, "a ID (\"name\" \"test\")\r\n", "a OK", false},
 		{"ID NIL", false, false, "a ID NIL\r\n", "a OK", false},

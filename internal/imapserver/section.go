@@ -77,9 +77,15 @@ type field struct {
 }
 
 // headerFields splits a header section into fields (continuation lines
-// unfolded in value).
+// unfolded in value), in time linear in its size.
 func headerFields(hdr []byte) []field {
 	var out []field
+	var val []byte
+	end := func() {
+		if n := len(out); n > 0 {
+			out[n-1].value = strings.TrimSpace(string(val))
+		}
+	}
 	for len(hdr) > 0 {
 		i := bytes.IndexByte(hdr, '\n')
 		if i < 0 {
@@ -90,7 +96,7 @@ func headerFields(hdr []byte) []field {
 		if line[0] == ' ' || line[0] == '\t' {
 			if n := len(out); n > 0 {
 				out[n-1].raw = append(out[n-1].raw, line...)
-				out[n-1].value += " " + strings.TrimSpace(string(line))
+				val = append(append(val, ' '), bytes.TrimSpace(line)...)
 			}
 			continue
 		}
@@ -98,11 +104,11 @@ func headerFields(hdr []byte) []field {
 		if colon <= 0 {
 			continue
 		}
-		out = append(out, field{
-			name: strings.TrimSpace(string(line[:colon])), value: strings.TrimSpace(string(line[colon+1:])),
-			raw: append([]byte(nil), line...),
-		})
+		end()
+		out = append(out, field{name: strings.TrimSpace(string(line[:colon])), raw: append([]byte(nil), line...)})
+		val = append(val[:0], bytes.TrimSpace(line[colon+1:])...)
 	}
+	end()
 	return out
 }
 
@@ -116,15 +122,26 @@ func (e entity) message() bool {
 // maxParts bounds the parts of one multipart that are looked at.
 const maxParts = 10000
 
-// children splits a multipart entity into its parts.
-func children(c io.ReaderAt, e entity) []entity {
+// child returns part n (from 1) of a multipart entity, without parsing
+// the parts after it.
+func child(c io.ReaderAt, e entity, n uint32) (entity, bool) {
+	kids := children(c, e, int(n))
+	if len(kids) < int(n) {
+		return e, false
+	}
+	return kids[n-1], true
+}
+
+// children splits a multipart entity into its parts, at most limit.
+func children(c io.ReaderAt, e entity, limit int) []entity {
 	delim := []byte("--" + e.params["boundary"])
 	br := bufio.NewReader(io.NewSectionReader(c, e.body, e.end-e.body))
 	off := e.body
 	var out []entity
 	partStart := int64(-1)
 	prevLineEnd := int64(0) // offset of the CRLF before the current line
-	for len(out) < maxParts {
+	limit = min(limit, maxParts)
+	for len(out) < limit {
 		lineStart := off
 		line, err := br.ReadSlice('\n')
 		whole := len(line) > 0 && line[len(line)-1] == '\n'
@@ -159,7 +176,7 @@ func children(c io.ReaderAt, e entity) []entity {
 			break
 		}
 	}
-	if partStart >= 0 && len(out) < maxParts {
+	if partStart >= 0 && len(out) < limit {
 		out = append(out, parseEntity(c, partStart, e.end))
 	}
 	return out
@@ -179,11 +196,10 @@ func locate(c io.ReaderAt, size int64, path []uint32) (entity, error) {
 			e = parseEntity(c, e.body, e.end)
 		}
 		if e.multipart() {
-			kids := children(c, e)
-			if int(n) > len(kids) {
+			var ok bool
+			if e, ok = child(c, e, n); !ok {
 				return e, errNoPart
 			}
-			e = kids[n-1]
 			continue
 		}
 		if n != 1 {

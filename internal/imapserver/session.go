@@ -120,6 +120,7 @@ func (s *Server) handle(tc *trackedConn, implicitTLS bool) {
 func (s *session) setConn(conn net.Conn) {
 	s.conn = conn
 	s.r = imapwire.NewReader(bufio.NewReaderSize(conn, 4096), imapwire.Limits{
+		MaxLiteral: 48 << 10, // a password, a mailbox name, a search string
 		MaxDiscard: max(1<<20, int64(s.srv.cfg.AppendLimit)),
 	})
 	s.r.Continue = func() error {

@@ -26,9 +26,9 @@ type Limits struct {
 	// MaxDepth bounds the nesting of parenthesised lists (default 32).
 	MaxDepth int
 	// MaxDiscard is how many octets of refused non-synchronising literals
-	// (and of an over-long line) the reader drops to stay in step with the
-	// client; more than that and the connection must be closed (default
-	// 1 MiB).
+	// the reader drops to stay in step with the client; more than that and
+	// the connection must be closed (default 1 MiB). An over-long line is
+	// dropped up to 16 times MaxLine.
 	MaxDiscard int64
 }
 
@@ -147,8 +147,8 @@ func (r *Reader) readLine() error {
 			if len(tail) > 64 {
 				tail = append(tail[:0], tail[len(tail)-64:]...)
 			}
-			if dropped > r.lim.MaxDiscard {
-				return r.fail(fatal("line over %d octets", r.lim.MaxDiscard))
+			if dropped > 16*int64(r.lim.MaxLine) {
+				return r.fail(fatal("line over %d octets", 16*r.lim.MaxLine))
 			}
 		case len(r.line)+len(chunk) > r.lim.MaxLine+2:
 			r.tooLong = true

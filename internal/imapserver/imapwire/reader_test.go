@@ -159,7 +159,7 @@ func TestReaderLineTooLong(t *testing.T) {
 	if tag, cmd, err := r.Begin(); tag != "n" || cmd != "NOOP" || err != nil {
 		t.Fatalf("after long line: %q %q %v", tag, cmd, err)
 	}
-	// Without a line end within MaxDiscard: fatal.
+	// Without a line end within 16 times MaxLine: fatal.
 	r, _ = newTestReader(strings.Repeat("x", 5000), Limits{MaxLine: 100, MaxDiscard: 1000})
 	if _, _, err := r.Begin(); !errors.Is(err, ErrFatal) {
 		t.Fatalf("endless line: %v", err)
