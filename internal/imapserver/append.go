@@ -122,6 +122,7 @@ func cmdAppend(s *session, _ string) error {
 	if err != nil {
 		return s.storeErr("append: commit blob", err)
 	}
+	s.changed = s.sel != nil && s.sel.mb.ID == mb.ID
 	a, err := s.srv.backend.Append(s.ctx, mb.ID, store.NewMessage{Blob: ref, Meta: p.meta, Flags: flags, InternalDate: date})
 	if err != nil {
 		return s.storeErr("append", err)

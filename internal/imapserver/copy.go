@@ -53,6 +53,7 @@ func (s *session) copy(byUID bool) error {
 	if len(refs) == 0 {
 		return nil
 	}
+	s.changed = dst.ID == s.sel.mb.ID
 	pairs, err := s.srv.backend.Copy(s.ctx, s.sel.mb.ID, uidSetOf(refUIDs(refs)), dst.ID)
 	if err != nil {
 		return s.storeErr("copy", err)
@@ -124,6 +125,7 @@ func (s *session) move(byUID bool) error {
 	if len(refs) == 0 {
 		return nil
 	}
+	s.changed = true
 	pairs, err := s.srv.backend.Move(s.ctx, s.sel.mb.ID, uidSetOf(refUIDs(refs)), dst.ID)
 	if err != nil {
 		return s.storeErr("move", err)

@@ -42,7 +42,10 @@
 // order), CONDSTORE/QRESYNC, COMPRESS, MULTIAPPEND, the semantic fixes of
 // issue 17 item 3 (substring SEARCH, SENT* in the Date header's zone,
 // ENVELOPE groups, BINARY re-encoding of BODY[] with NUL, LIST/LSUB
-// corner cases, MOVE/COPY to the same mailbox), and item 4: every command
-// of a session with a mailbox selected still asks the store for changes
-// (mailboxState.sync) even when the broker reported none.
+// corner cases, MOVE/COPY to the same mailbox). Item 4 is done for a
+// single node: a selected session asks the store for changes only when the
+// broker reported one (the hub's hook on the subscription runs inside
+// Publish, so a committed change is noted before its writer returns); on
+// PostgreSQL (cluster mode) sessions still ask after every command, since
+// another node's notification may come after the client's next command.
 package imapserver

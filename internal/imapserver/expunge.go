@@ -35,6 +35,7 @@ func (s *session) expunge(set store.UIDSet) error {
 	if s.sel.readOnly {
 		return nil
 	}
+	s.changed = true
 	if _, err := s.srv.backend.Expunge(s.ctx, s.sel.mb.ID, set); err != nil {
 		return s.storeErr("expunge", err)
 	}

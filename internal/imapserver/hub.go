@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kantorpos/kantorpos/internal/store"
 )
@@ -28,6 +29,7 @@ type hub struct {
 
 func newHub(ctx context.Context, b Backend, log *slog.Logger) *hub {
 	h := &hub{ctx: ctx, backend: b, log: log, sub: b.Subscribe(), done: make(chan struct{}), boxes: map[int64]*mailboxState{}}
+	h.sub.SetHook(h.apply)
 	go h.run()
 	return h
 }
@@ -37,28 +39,35 @@ func (h *hub) close() {
 	<-h.done
 }
 
-// run routes change notifications to the views they concern. It only
-// signals: each view fetches what changed itself, so a lost or duplicated
-// notification costs nothing.
+// run empties the subscription's channel: the notifications themselves
+// are applied by the subscription's hook (apply), synchronously with the
+// commit that made them, so that a command that starts after a commit
+// (a delivery, another session's change) sees it.
 func (h *hub) run() {
 	defer close(h.done)
 	for {
 		select {
 		case <-h.ctx.Done():
 			return
-		case c := <-h.sub.C:
-			h.mu.Lock()
-			switch c.Kind {
-			case store.MessagesChanged, store.MailboxesChanged:
-				if b := h.boxes[c.MailboxID]; b != nil {
-					b.kick()
-				}
-			case store.Resync:
-				for _, b := range h.boxes {
-					b.kick()
-				}
-			}
-			h.mu.Unlock()
+		case <-h.sub.C:
+		}
+	}
+}
+
+// apply routes a change notification to the mailbox it concerns. It only
+// signals: each mailbox fetches what changed itself, so a lost or
+// duplicated notification costs nothing. It runs under the broker's lock.
+func (h *hub) apply(c store.Change) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch c.Kind {
+	case store.MessagesChanged, store.MailboxesChanged:
+		if b := h.boxes[c.MailboxID]; b != nil {
+			b.kick()
+		}
+	case store.Resync:
+		for _, b := range h.boxes {
+			b.kick()
 		}
 	}
 }
@@ -115,8 +124,9 @@ type mailboxState struct {
 	// FLAGS update from it (it tells its client itself).
 	changing map[uint32]*view
 
-	syncMu sync.Mutex // one sync at a time
-	modseq uint64     // guarded by syncMu: changes up to here are applied
+	news   atomic.Bool // a notification came since the last sync began
+	syncMu sync.Mutex  // one sync at a time
+	modseq uint64      // guarded by syncMu: changes up to here are applied
 }
 
 func (b *mailboxState) load(ctx context.Context) error {
@@ -147,7 +157,9 @@ func (b *mailboxState) load(ctx context.Context) error {
 	return nil
 }
 
+// kick notes that the mailbox changed and wakes its loop.
 func (b *mailboxState) kick() {
+	b.news.Store(true)
 	select {
 	case b.kickc <- struct{}{}:
 	default:
@@ -176,6 +188,18 @@ func (b *mailboxState) loop() {
 	}
 }
 
+// syncIfNews syncs only when the change broker reported a change since
+// the last sync (issue 17 item 4): a session whose mailbox did not change
+// costs the store nothing per command.
+func (b *mailboxState) syncIfNews(ctx context.Context) error {
+	b.syncMu.Lock() // a sync under way (the mailbox's loop) ends first
+	defer b.syncMu.Unlock()
+	if !b.news.Load() {
+		return nil
+	}
+	return b.syncLocked(ctx, nil)
+}
+
 // own describes flag changes a session made itself: it already told its
 // client, so the FETCH FLAGS update goes to the other sessions only.
 type own struct {
@@ -188,6 +212,11 @@ type own struct {
 func (b *mailboxState) sync(ctx context.Context, o *own) error {
 	b.syncMu.Lock()
 	defer b.syncMu.Unlock()
+	return b.syncLocked(ctx, o)
+}
+
+func (b *mailboxState) syncLocked(ctx context.Context, o *own) error {
+	b.news.Store(false) // a notification from now on asks again
 	ch, err := b.hub.backend.Changes(ctx, b.id, b.modseq)
 	if errors.Is(err, store.ErrNotFound) {
 		b.mu.Lock()

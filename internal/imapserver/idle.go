@@ -13,7 +13,7 @@ func cmdIdle(s *session, _ string) error {
 		return err
 	}
 	if s.sel != nil {
-		if err := s.sel.view.box.sync(s.ctx, nil); err != nil {
+		if err := s.sel.view.box.syncIfNews(s.ctx); err != nil {
 			s.log.Warn("idle: sync", "err", err)
 		}
 		s.sel.view.flush(s.w, true)

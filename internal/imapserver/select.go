@@ -45,7 +45,7 @@ func (s *session) selectMailbox(readOnly bool) error {
 	if err != nil {
 		return s.storeErr("select", err)
 	}
-	if err := box.sync(s.ctx, nil); err != nil {
+	if err := box.syncIfNews(s.ctx); err != nil {
 		s.srv.hub.release(box)
 		return s.storeErr("select", err)
 	}

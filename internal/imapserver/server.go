@@ -101,6 +101,11 @@ type Server struct {
 
 	hub      *hub
 	commands map[string]command
+	// askStore: sessions ask the store for changes after every command,
+	// not only when the broker reported one. For a shared (PostgreSQL)
+	// store, where another node's changes arrive by a notification that may
+	// come after the client's next command.
+	askStore bool
 	wg       sync.WaitGroup // connection goroutines
 	// headerBufs (8 KiB, a message's start) and copyBufs (32 KiB, for
 	// literals) serve FETCH; idle sessions hold none.
@@ -146,6 +151,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 		}
 	}
 	s.commands = commandTable()
+	if d, ok := d.Backend.(interface{ Dialect() string }); ok && d.Dialect() != "sqlite" {
+		s.askStore = true
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hub = newHub(s.ctx, d.Backend, s.log)
 	return s, nil

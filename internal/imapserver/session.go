@@ -67,6 +67,7 @@ type session struct {
 	errors   int // consecutive failed commands
 	sel      *selected
 	byeAfter string // BYE to send once the reply is out
+	changed  bool   // the command changed the selected mailbox
 	// scratch holds the start of a message during FETCH (from headerBufs,
 	// returned when the FETCH ends, so that idle sessions hold none).
 	scratch []byte
@@ -243,6 +244,7 @@ func (s *session) execute(tag, name string) {
 	case cmd.states&s.state == 0:
 		res = &imapwire.Error{Status: "BAD", Text: "Command not allowed in this state"}
 	default:
+		s.changed = false
 		res = cmd.fn(s, tag)
 	}
 	if res == error(errReplied) {
@@ -277,7 +279,14 @@ func (s *session) execute(tag, name string) {
 		return
 	}
 	if s.sel != nil && s.state == stateSelected {
-		if err := s.sel.view.box.sync(s.ctx, nil); err != nil {
+		box := s.sel.view.box
+		var err error
+		if s.changed || s.srv.askStore {
+			err = box.sync(s.ctx, nil) // our own change: see it now
+		} else {
+			err = box.syncIfNews(s.ctx)
+		}
+		if err != nil {
 			s.log.Warn("poll: sync", "err", err)
 		}
 		s.sel.view.flush(s.w, ok && !cmd.seqNums)
