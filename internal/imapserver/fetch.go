@@ -65,6 +65,7 @@ func (s *session) fetch(byUID bool) error {
 		s.scratch = *bp
 		defer func() { s.scratch = nil; s.srv.headerBufs.Put(bp) }()
 	}
+	s.announceKeywords()
 	refs := s.resolve(set, byUID)
 	mbID := s.sel.mb.ID
 	var failed error

@@ -96,6 +96,7 @@ func (s *session) store(byUID bool) error {
 		}
 		names = append(names, canonicalFlag(f))
 	}
+	s.announceKeywords()
 	refs := s.resolve(set, byUID)
 	if len(refs) == 0 {
 		return nil
@@ -148,6 +149,23 @@ func canonicalFlag(f string) string {
 		}
 	}
 	return f
+}
+
+// announceKeywords brings the view up to date and sends a pending FLAGS
+// update now, before FETCH responses that may carry a keyword the client
+// was not told of (RFC 9051 §7.3.5: FLAGS lists the flags in use).
+func (s *session) announceKeywords() {
+	box := s.sel.view.box
+	var err error
+	if s.srv.askStore {
+		err = box.sync(s.ctx, nil)
+	} else {
+		err = box.syncIfNews(s.ctx)
+	}
+	if err != nil {
+		s.log.Warn("sync", "err", err)
+	}
+	s.sel.view.flushMailboxFlags(s.w)
 }
 
 // flushMailboxFlags sends a pending FLAGS update at once (new keywords
