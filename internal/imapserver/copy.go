@@ -105,7 +105,9 @@ func cmdMove(s *session, _ string) error    { return s.move(false) }
 func cmdUIDMove(s *session, _ string) error { return s.move(true) }
 
 // move runs MOVE (RFC 6851): COPYUID in an untagged OK first, then the
-// EXPUNGEs, which the end of the command sends from the view.
+// EXPUNGEs, which the end of the command sends from the view. MOVE into
+// the selected mailbox itself gives the messages new UIDs (EXPUNGE of the
+// old, EXISTS of the new).
 func (s *session) move(byUID bool) error {
 	set, name, err := s.copyArgs()
 	if err != nil {
@@ -117,9 +119,6 @@ func (s *session) move(byUID bool) error {
 	dst, err := s.destination(name)
 	if err != nil {
 		return err
-	}
-	if dst.ID == s.sel.mb.ID {
-		return no("CANNOT", "Source and destination are the same mailbox")
 	}
 	refs := s.resolve(set, byUID)
 	if len(refs) == 0 {
