@@ -228,7 +228,12 @@ func (s *session) list(ref string, rawPatterns []string, o *listOptions) error {
 		}
 		var attrs []string
 		extra := ""
+		lsubParent := false
 		switch {
+		case o.lsub && !e.subscribed && e.subChild && hasPercent(patterns):
+			// RFC 3501 §6.3.9: a parent hidden by "%" whose child is
+			// subscribed is listed with \Noselect.
+			lsubParent = true
 		case o.selSubscribed && !e.subscribed:
 			if !(o.selRecursive && e.subChild) {
 				continue
@@ -239,11 +244,14 @@ func (s *session) list(ref string, rawPatterns []string, o *listOptions) error {
 		case e.mb == nil && !e.children && !o.selSubscribed:
 			continue // a subscription to a mailbox that is gone: LSUB/SUBSCRIBED only
 		}
-		if e.mb == nil {
+		switch {
+		case lsubParent:
 			attrs = append(attrs, `\Noselect`)
-			if !e.children {
-				attrs = append(attrs, `\NonExistent`)
-			}
+		case e.mb == nil && !e.children:
+			// \NonExistent implies \Noselect (RFC 5258 §3.4): not both.
+			attrs = append(attrs, `\NonExistent`)
+		case e.mb == nil:
+			attrs = append(attrs, `\Noselect`)
 		}
 		if e.children {
 			attrs = append(attrs, `\HasChildren`)
@@ -264,6 +272,15 @@ func (s *session) list(ref string, rawPatterns []string, o *listOptions) error {
 		}
 	}
 	return nil
+}
+
+func hasPercent(patterns []string) bool {
+	for _, p := range patterns {
+		if strings.Contains(p, "%") {
+			return true
+		}
+	}
+	return false
 }
 
 // matchAny reports whether a name matches one of the LIST patterns; INBOX
