@@ -37,15 +37,26 @@
 // connection closed), so that a refused APPEND's message never runs as
 // commands.
 //
+// Done of issue 17 item 3: new keywords are announced in FLAGS before a
+// FETCH carries them (announceKeywords), MOVE/COPY into the selected
+// mailbox itself, LSUB's \Noselect parents and \NonExistent without
+// \Noselect for a deleted subscribed mailbox. Item 4 is done for a single
+// node: a selected session asks the store for changes only when the broker
+// reported one (the hub's hook on the subscription runs inside Publish, so
+// a committed change is noted before its writer returns); on PostgreSQL
+// (cluster mode) sessions still ask after every command, since another
+// node's notification may come after the client's next command.
+//
 // Not done yet (issue 17): \Recent (no message is ever recent; SEARCH
-// NEW/RECENT find nothing), pipelining (commands run one at a time, in
-// order), CONDSTORE/QRESYNC, COMPRESS, MULTIAPPEND, the semantic fixes of
-// issue 17 item 3 (substring SEARCH, SENT* in the Date header's zone,
-// ENVELOPE groups, BINARY re-encoding of BODY[] with NUL, LIST/LSUB
-// corner cases, MOVE/COPY to the same mailbox). Item 4 is done for a
-// single node: a selected session asks the store for changes only when the
-// broker reported one (the hub's hook on the subscription runs inside
-// Publish, so a committed change is noted before its writer returns); on
-// PostgreSQL (cluster mode) sessions still ask after every command, since
-// another node's notification may come after the client's next command.
+// NEW/RECENT find nothing, STATUS RECENT is 0), pipelining (item 2:
+// commands run one at a time, in order), CONDSTORE/QRESYNC, COMPRESS,
+// MULTIAPPEND; of item 3 the fixes that live in the store and msgmeta
+// (substring SEARCH, SENT* in the Date header's zone, address search with
+// comments, ENVELOPE groups and source routes, INTERNALDATE 1970/9999),
+// BODY[] of binary content re-encoded (today a NUL is sent as a space, so
+// no plain literal carries NUL), CHILDINFO checked against RFC 5258 §4.5;
+// item 5 (the mixed-workload benchmark) and item 6's neomutt and doveadm
+// clients. A view's pending updates are not bounded: a client that sends
+// nothing (and is not in IDLE) while its mailbox changes a lot collects
+// them until auto-logout.
 package imapserver
