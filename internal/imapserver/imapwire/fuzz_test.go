@@ -100,3 +100,45 @@ func handle(r *Reader, name string, mode uint8) error {
 	}
 	return r.End()
 }
+
+// FuzzReaderResync: input without literals (no line ends in "}"), each
+// line refused at some point of its parsing, then "zz NOOP": the reader
+// must come back in step and read zz NOOP as a command of its own, or
+// report a fatal error (a line over its limits).
+func FuzzReaderResync(f *testing.F) {
+	for _, s := range []string{"a LOGIN x y", "a FETCH 1:* (BODY[HEADER.FIELDS (A B)])\r\nb SEARCH OR", "\r\n\r\n", "a X (((", "* BAD"} {
+		f.Add(s, uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, in string, stop uint8) {
+		in = strings.ReplaceAll(in, "}", "")
+		r := NewReader(bufio.NewReader(strings.NewReader(in+"\r\nzz NOOP\r\n")), Limits{MaxLine: 256, MaxDiscard: 512})
+		for round := 0; round < 10000; round++ {
+			tag, name, err := r.Begin()
+			if r.Err() != nil {
+				if errors.Is(r.Err(), ErrFatal) {
+					return
+				}
+				t.Fatalf("reached %v before zz NOOP", r.Err())
+			}
+			if tag == "zz" && name == "NOOP" && err == nil {
+				if !r.AtEnd() {
+					t.Fatal("zz NOOP read with something after it")
+				}
+				return
+			}
+			// Parse a few arguments, then refuse.
+			for i := 0; err == nil && i < int(stop%8); i++ {
+				if err = r.SP(); err == nil {
+					_, err = r.AString()
+				}
+			}
+			if derr := r.Discard(); derr != nil {
+				if errors.Is(derr, ErrFatal) {
+					return
+				}
+				t.Fatalf("Discard: %v", derr)
+			}
+		}
+		t.Fatal("zz NOOP never read")
+	})
+}
