@@ -1,34 +1,80 @@
 package imapserver
 
 import (
+	"bytes"
 	"io"
 	"strings"
-
-	"github.com/emersion/go-imap/v2"
+	"time"
 
 	"github.com/kantorpos/kantorpos/internal/msgmeta"
 	"github.com/kantorpos/kantorpos/internal/store"
 )
 
-// Append implements imapserver.Session. The literal (at most AppendLimit
-// bytes, enforced by the wire library before it says "+") is written to a
-// blob and parsed in the same pass; the OK with APPENDUID (RFC 4315) is
-// sent only once blob and row are durable (DESIGN.md "Durability").
-func (s *session) Append(mailbox string, r imap.LiteralReader, opts *imap.AppendOptions) (*imap.AppendData, error) {
-	defer s.enter()()
-	mb, err := s.destination(mailbox)
+// cmdAppend: APPEND mailbox [flags] [date-time] literal (RFC 9051 §6.3.12,
+// literal8 from RFC 3516 §4.4, APPENDLIMIT RFC 7889). Everything before
+// the literal is checked first: a command we refuse never gets "+", and
+// its non-synchronising literal is discarded, never run as commands. The
+// literal is written to a blob and parsed in the same pass; the OK with
+// APPENDUID (RFC 4315) is sent only once blob and row are durable
+// (DESIGN.md "Durability").
+func cmdAppend(s *session, _ string) error {
+	name, err := s.spMailbox()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	size := r.Size()
-	if err := s.srv.blobs.CheckSpace(size); err != nil {
-		return nil, s.storeErr("append", err)
+	if err := s.r.SP(); err != nil {
+		return err
+	}
+	var flags []string
+	if s.r.Peek() == '(' {
+		fl, err := s.r.Flags(true)
+		if err != nil {
+			return err
+		}
+		for _, f := range fl {
+			if f == `\*` {
+				return bad(`\* is not a flag`)
+			}
+			if !strings.EqualFold(f, `\Recent`) {
+				flags = append(flags, canonicalFlag(f))
+			}
+		}
+		if err := s.r.SP(); err != nil {
+			return err
+		}
+	}
+	var date time.Time
+	if s.r.Peek() == '"' {
+		if date, err = s.r.DateTime(); err != nil {
+			return err
+		}
+		if err := s.r.SP(); err != nil {
+			return err
+		}
+	}
+	lit, err := s.r.LiteralAhead(true)
+	if err != nil {
+		return err
+	}
+	if lit.Size > int64(s.srv.cfg.AppendLimit) {
+		return no("TOOBIG", "Message over the APPENDLIMIT")
+	}
+	mb, err := s.destination(name)
+	if err != nil {
+		return err
+	}
+	if err := s.srv.blobs.CheckSpace(lit.Size); err != nil {
+		return s.storeErr("append", err)
 	}
 	w, err := s.srv.blobs.Create(s.ctx)
 	if err != nil {
-		return nil, s.storeErr("append", err)
+		return s.storeErr("append", err)
 	}
 	defer w.Abort()
+	lr, err := s.r.OpenLiteral()
+	if err != nil {
+		return err
+	}
 
 	// Parse while writing: the parser reads a pipe fed by the copy.
 	pr, pw := io.Pipe()
@@ -39,42 +85,58 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, opts *imap.Append
 	done := make(chan parsed, 1)
 	go func() {
 		l := s.srv.cfg.Parse
-		l.MaxParse = max(l.MaxParse, size+1)
+		l.MaxParse = max(l.MaxParse, lit.Size+1)
 		meta, err := msgmeta.Parse(pr, l)
 		io.Copy(io.Discard, pr) // whatever the parser left
 		done <- parsed{meta, err}
 	}()
-	n, err := io.Copy(io.MultiWriter(w, pw), io.LimitReader(r, size))
+	var nul nulDetector
+	dst := io.MultiWriter(w, pw)
+	if !lit.Binary {
+		dst = io.MultiWriter(w, pw, &nul)
+	}
+	_, err = io.Copy(dst, lr)
 	pw.CloseWithError(err)
 	p := <-done
-	if err != nil {
-		return nil, s.storeErr("append: write blob", err)
+	if rerr := s.r.Err(); rerr != nil {
+		return rerr // the client went away mid-literal
 	}
-	if n != size {
-		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Short literal"}
+	if err != nil {
+		return s.storeErr("append: write blob", err)
+	}
+	if err := s.r.EndLiteral(); err != nil {
+		return err
+	}
+	if err := s.r.End(); err != nil {
+		return err // (MULTIAPPEND is not offered)
+	}
+	if nul {
+		// RFC 9051 §4.3: a literal carries no NUL; binary content comes as
+		// literal8 (RFC 3516 §4.4).
+		return bad("NUL in a literal: send binary content as a literal8 (~{n})")
 	}
 	if p.err != nil {
-		return nil, s.storeErr("append: parse", p.err)
+		return s.storeErr("append: parse", p.err)
 	}
 	ref, err := w.Commit(s.ctx)
 	if err != nil {
-		return nil, s.storeErr("append: commit blob", err)
+		return s.storeErr("append: commit blob", err)
 	}
-	var flags []string
-	for _, f := range opts.Flags {
-		if !strings.EqualFold(string(f), `\Recent`) {
-			flags = append(flags, canonicalFlag(string(f)))
-		}
-	}
-	a, err := s.srv.backend.Append(s.ctx, mb.ID, store.NewMessage{Blob: ref, Meta: p.meta, Flags: flags, InternalDate: opts.Time})
+	s.changed = s.sel != nil && s.sel.mb.ID == mb.ID
+	a, err := s.srv.backend.Append(s.ctx, mb.ID, store.NewMessage{Blob: ref, Meta: p.meta, Flags: flags, InternalDate: date})
 	if err != nil {
-		return nil, s.storeErr("append", err)
+		return s.storeErr("append", err)
 	}
-	s.log.Info("append", "mailbox", mb.Name, "uid", a.UID, "size", size)
-	if s.sel != nil && s.sel.mb.ID == mb.ID {
-		if err := s.sel.box.sync(s.ctx, nil); err != nil {
-			s.log.Warn("sync after append", "err", err)
-		}
+	s.log.Info("append", "mailbox", mb.Name, "uid", a.UID, "size", lit.Size)
+	return &okReply{code: "APPENDUID " + itoa32(mb.UIDValidity) + " " + itoa32(a.UID), text: "APPEND completed"}
+}
+
+// nulDetector notes whether a NUL octet went through it.
+type nulDetector bool
+
+func (n *nulDetector) Write(p []byte) (int, error) {
+	if !*n && bytes.IndexByte(p, 0) >= 0 {
+		*n = true
 	}
-	return &imap.AppendData{UID: imap.UID(a.UID), UIDValidity: mb.UIDValidity}, nil
+	return len(p), nil
 }

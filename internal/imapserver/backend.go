@@ -1,15 +1,3 @@
-// Package imapserver is the IMAP server of kantorpos (IMAP4rev1 and
-// IMAP4rev2, RFC 3501 and RFC 9051). The wire protocol is
-// github.com/emersion/go-imap/v2/imapserver; this package implements its
-// Session over our store, behind the narrow Backend interface below, so the
-// wire layer could be replaced without touching the store.
-//
-// Every session that has a mailbox selected shares one in-memory view of it
-// (its UID list and a go-imap MailboxTracker) with the other sessions on the
-// same mailbox. One store subscription feeds all views: a change made by
-// anyone (SMTP delivery, POP3, another IMAP session, another process)
-// reaches every session as EXISTS, EXPUNGE or FETCH FLAGS at its next
-// command, and at once in IDLE.
 package imapserver
 
 import (

@@ -177,3 +177,19 @@ func BenchmarkFetchSections10k(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSmallCommands: a client that works in a mailbox nobody else
+// changes (UID FETCH FLAGS of one message, then NOOP), the commands mail
+// clients send most; per op, two commands.
+func BenchmarkSmallCommands(b *testing.B) {
+	e := newEnv(b)
+	e.fill(b, 100)
+	r := e.rawTLS(b).login()
+	r.ok("SELECT INBOX")
+	r.conn.SetDeadline(time.Time{})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r.ok("UID FETCH " + itoa(i%100+1) + " (FLAGS)")
+		r.ok("NOOP")
+	}
+}

@@ -3,49 +3,70 @@ package imapserver
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"slices"
 	"sync"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-
+	"github.com/kantorpos/kantorpos/internal/imapserver/imapwire"
 	"github.com/kantorpos/kantorpos/internal/msgmeta"
 	"github.com/kantorpos/kantorpos/internal/store"
 )
 
-// Fetch implements imapserver.Session. FLAGS, UID, INTERNALDATE,
+func cmdFetch(s *session, _ string) error    { return s.fetch(false) }
+func cmdUIDFetch(s *session, _ string) error { return s.fetch(true) }
+
+// fetch runs FETCH (RFC 9051 §6.4.5). FLAGS, UID, INTERNALDATE,
 // RFC822.SIZE, ENVELOPE and BODYSTRUCTURE come from the message rows and
 // the metadata cached at delivery, in batches of FetchBatch messages per
-// query; only BODY[...] and BINARY[...] open the message. A non-PEEK body
-// section sets \Seen (unless the mailbox was EXAMINEd) and the new FLAGS are
-// returned with it (RFC 9051 6.4.5).
-func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *imap.FetchOptions) (rerr error) {
-	defer s.enter()()
-	refs := s.resolve(numSet)
-	if len(refs) > 1 {
-		uncork := s.tc.cork()
-		defer func() {
-			if err := uncork(); err != nil && rerr == nil {
-				rerr = err
-			}
-		}()
+// query; only body sections open the message. A non-PEEK body section
+// sets \Seen (unless the mailbox was EXAMINEd) and the new FLAGS are
+// returned with it.
+func (s *session) fetch(byUID bool) error {
+	if err := s.r.SP(); err != nil {
+		return err
 	}
-	needMeta := opts.Envelope || opts.BodyStructure != nil
-	if len(opts.BodySection) > 0 {
+	set, err := s.r.SeqSet()
+	if err != nil {
+		return err
+	}
+	if err := s.r.SP(); err != nil {
+		return err
+	}
+	atts, err := s.r.FetchAtts()
+	if err != nil {
+		return err
+	}
+	if err := s.r.End(); err != nil {
+		return err
+	}
+	if byUID && !slices.ContainsFunc(atts, func(a imapwire.FetchAtt) bool { return a.Name == "UID" }) {
+		atts = append([]imapwire.FetchAtt{{Name: "UID"}}, atts...)
+	}
+	needMeta, body, markSeen := false, false, false
+	for _, a := range atts {
+		switch a.Name {
+		case "ENVELOPE", "BODYSTRUCTURE":
+			needMeta = true
+		case "BODY":
+			needMeta = needMeta || a.Section == nil
+			body = body || a.Section != nil
+			markSeen = markSeen || a.Section != nil && !a.Peek
+		case "BINARY", "BINARY.SIZE", "RFC822.HEADER":
+			body = true
+			markSeen = markSeen || a.Name == "BINARY" && !a.Peek
+		case "RFC822", "RFC822.TEXT":
+			body, markSeen = true, true
+		}
+	}
+	markSeen = markSeen && !s.sel.readOnly
+	if body {
 		bp := getBuf(&s.srv.headerBufs, 8<<10)
 		s.scratch = *bp
 		defer func() { s.scratch = nil; s.srv.headerBufs.Put(bp) }()
 	}
-	markSeen := false
-	if !s.sel.readOnly {
-		for _, bs := range opts.BodySection {
-			markSeen = markSeen || !bs.Peek
-		}
-		for _, bs := range opts.BinarySection {
-			markSeen = markSeen || !bs.Peek
-		}
-	}
+	s.announceKeywords()
+	refs := s.resolve(set, byUID)
 	mbID := s.sel.mb.ID
 	var failed error
 	for start := 0; start < len(refs); start += s.srv.cfg.FetchBatch {
@@ -54,15 +75,15 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 		if err != nil {
 			return s.storeErr("fetch", err)
 		}
-		byUID := make(map[uint32]*store.Message, len(msgs))
+		byUIDs := make(map[uint32]*store.Message, len(msgs))
 		for i := range msgs {
-			byUID[msgs[i].UID] = &msgs[i]
+			byUIDs[msgs[i].UID] = &msgs[i]
 		}
 		seenNow := map[uint32]bool{}
 		if markSeen {
 			var unseen []uint32
 			for _, m := range msgs {
-				if !hasFlag(m.Flags, store.FlagSeen) {
+				if !slices.Contains(m.Flags, store.FlagSeen) {
 					unseen = append(unseen, m.UID)
 				}
 			}
@@ -74,26 +95,31 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 					return s.storeErr("fetch: set \\Seen", err)
 				}
 				for _, st := range states {
-					if m := byUID[st.UID]; m != nil {
+					if m := byUIDs[st.UID]; m != nil {
 						m.Flags, seenNow[st.UID] = st.Flags, true
 					}
 				}
+				s.sel.view.flushMailboxFlags(s.w)
 			}
 		}
 		for _, r := range part {
-			m := byUID[r.uid]
+			m := byUIDs[r.uid]
 			if m == nil {
 				continue // expunged meanwhile
 			}
-			if err := s.fetchOne(w, r.seq, m, opts, seenNow[r.uid]); err != nil {
-				if _, isWrite := err.(writeError); isWrite {
-					return err
+			if err := s.fetchOne(r.seq, m, atts, seenNow[r.uid]); err != nil {
+				var werr writeError
+				if errors.As(err, &werr) {
+					return errConnGone
 				}
 				failed = err
 			}
 		}
 	}
 	if failed != nil {
+		if errors.Is(failed, errUnknownCTE) {
+			return no("UNKNOWN-CTE", "Cannot decode the part's content-transfer-encoding")
+		}
 		return s.storeErr("fetch", failed)
 	}
 	return nil
@@ -105,73 +131,173 @@ type writeError struct{ error }
 // fetchOne writes one FETCH response. A message that cannot be read still
 // gets a well-formed response (empty sections); the error is returned for
 // the tagged reply.
-func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, m *store.Message, opts *imap.FetchOptions, seenNow bool) error {
-	rw := w.CreateMessage(seq)
-	if opts.UID {
-		rw.WriteUID(imap.UID(m.UID))
-	}
-	if opts.Flags || seenNow {
-		rw.WriteFlags(toIMAPFlags(m.Flags))
-	}
-	if opts.InternalDate {
-		rw.WriteInternalDate(m.InternalDate)
-	}
-	if opts.RFC822Size {
-		rw.WriteRFC822Size(m.Size)
-	}
+func (s *session) fetchOne(seq uint32, m *store.Message, atts []imapwire.FetchAtt, seenNow bool) error {
+	w := s.w
+	w.Raw("* ").Number(uint64(seq)).Raw(" FETCH (")
 	var failed error
-	if opts.Envelope || opts.BodyStructure != nil {
-		env, bs, err := s.structure(m, opts.Envelope, opts.BodyStructure != nil)
+	var content store.Content
+	defer func() {
+		if content != nil {
+			content.Close()
+		}
+	}()
+	open := func() store.Content {
+		if content == nil && failed == nil {
+			c, err := s.srv.backend.OpenMessage(s.ctx, m)
+			if err != nil {
+				failed = err
+				return nil
+			}
+			content = c
+		}
+		return content
+	}
+	var env *msgmeta.Envelope
+	var bs *msgmeta.Part
+	structure := func(wantEnv bool) {
+		if env != nil || bs != nil {
+			return
+		}
+		var err error
+		env, bs, err = s.structure(m, true, true)
 		if err != nil {
 			failed = err
 			env, bs = &msgmeta.Envelope{}, &msgmeta.Part{Type: "text", Subtype: "plain"}
 		}
-		if opts.Envelope {
-			rw.WriteEnvelope(toEnvelope(env))
-		}
-		if opts.BodyStructure != nil {
-			rw.WriteBodyStructure(toBodyStructure(bs))
-		}
 	}
-	if len(opts.BodySection) > 0 || len(opts.BinarySection) > 0 || len(opts.BinarySectionSize) > 0 {
-		var c store.Content
-		c, err := s.srv.backend.OpenMessage(s.ctx, m)
-		if err != nil {
-			failed = err
-		} else {
-			defer c.Close()
+	flagsDone := false
+	for i, a := range atts {
+		if i > 0 {
+			w.SP()
 		}
-		for _, sec := range opts.BodySection {
-			var r io.Reader = bytes.NewReader(nil)
-			var n int64
-			if c != nil {
-				r, n = bodySection(c, sec, &s.scratch)
+		switch a.Name {
+		case "UID":
+			w.Raw("UID ").Number(uint64(m.UID))
+		case "FLAGS":
+			w.Raw("FLAGS ")
+			writeFlags(w, m.Flags)
+			flagsDone = true
+		case "INTERNALDATE":
+			w.Raw("INTERNALDATE ").DateTime(m.InternalDate)
+		case "RFC822.SIZE":
+			w.Raw("RFC822.SIZE ").Number(uint64(m.Size))
+		case "ENVELOPE":
+			structure(true)
+			w.Raw("ENVELOPE ")
+			s.writeEnvelope(env)
+		case "BODYSTRUCTURE":
+			structure(false)
+			w.Raw("BODYSTRUCTURE ")
+			s.writeBodyStructure(bs, true, 0)
+		case "RFC822", "RFC822.HEADER", "RFC822.TEXT":
+			sec := &imapwire.Section{}
+			switch a.Name {
+			case "RFC822.HEADER":
+				sec.Spec = "HEADER"
+			case "RFC822.TEXT":
+				sec.Spec = "TEXT"
 			}
-			if err := s.copyLiteral(rw.WriteBodySection(sec, n), r, n); err != nil {
+			w.Raw(a.Name).SP()
+			if err := s.writeSection(open(), sec, nil); err != nil {
 				return writeError{err}
 			}
-		}
-		for _, sec := range opts.BinarySection {
+		case "BODY":
+			if a.Section == nil {
+				structure(false)
+				w.Raw("BODY ")
+				s.writeBodyStructure(bs, false, 0)
+				continue
+			}
+			w.Raw("BODY[").Raw(a.Section.String()).Byte(']')
+			if a.Partial != nil {
+				w.Byte('<').Number(uint64(a.Partial.Offset)).Byte('>')
+			}
+			w.SP()
+			if err := s.writeSection(open(), a.Section, a.Partial); err != nil {
+				return writeError{err}
+			}
+		case "BINARY", "BINARY.SIZE":
 			var b []byte
-			if c != nil {
-				b = imapserver.ExtractBinarySection(io.NewSectionReader(c, 0, c.Size()), sec)
+			if c := open(); c != nil {
+				var err error
+				b, err = binarySection(c, c.Size(), a.Section.Part, int64(s.srv.cfg.AppendLimit)+1)
+				if err != nil && !errors.Is(err, errNoPart) {
+					failed = err
+				}
 			}
-			if err := s.copyLiteral(rw.WriteBinarySection(sec, int64(len(b))), bytes.NewReader(b), int64(len(b))); err != nil {
+			if a.Name == "BINARY.SIZE" {
+				w.Raw("BINARY.SIZE[").Raw(a.Section.String()).Raw("] ").Number(uint64(len(b)))
+				continue
+			}
+			if p := a.Partial; p != nil {
+				b = b[min(int(p.Offset), len(b)):]
+				b = b[:min(int(p.Count), len(b))]
+			}
+			w.Raw("BINARY[").Raw(a.Section.String()).Byte(']')
+			if a.Partial != nil {
+				w.Byte('<').Number(uint64(a.Partial.Offset)).Byte('>')
+			}
+			w.SP()
+			var err error
+			if bytes.IndexByte(b, 0) >= 0 {
+				err = w.Literal8(bytes.NewReader(b), int64(len(b)))
+			} else {
+				err = w.Literal(bytes.NewReader(b), int64(len(b)))
+			}
+			if err != nil {
 				return writeError{err}
 			}
 		}
-		for _, sec := range opts.BinarySectionSize {
-			var n uint32
-			if c != nil {
-				n = imapserver.ExtractBinarySectionSize(io.NewSectionReader(c, 0, c.Size()), sec)
-			}
-			rw.WriteBinarySectionSize(sec, n)
-		}
 	}
-	if err := rw.Close(); err != nil {
+	if seenNow && !flagsDone {
+		w.Raw(" FLAGS ")
+		writeFlags(w, m.Flags)
+	}
+	w.Raw(")\r\n")
+	if err := w.Err(); err != nil {
 		return writeError{err}
 	}
 	return failed
+}
+
+// writeSection writes a BODY section as a literal, streamed from the
+// store; a missing part is an empty string.
+func (s *session) writeSection(c store.Content, sec *imapwire.Section, partial *imapwire.Partial) error {
+	if c == nil {
+		return s.w.Literal(bytes.NewReader(nil), 0)
+	}
+	size := c.Size()
+	var off, n int64
+	var built []byte
+	var err error
+	switch {
+	case len(sec.Part) == 0 && sec.Spec == "HEADER":
+		var head []byte
+		n, head = headerEnd(c, &s.scratch)
+		built = head
+	case len(sec.Part) == 0 && sec.Spec == "TEXT":
+		h, _ := headerEnd(c, &s.scratch)
+		off, n = h, size-h
+	case len(sec.Part) == 0 && sec.Spec == "":
+		off, n = 0, size
+	default:
+		off, n, built, err = sectionRange(c, size, sec)
+		if err != nil {
+			off, n, built = 0, 0, nil
+		}
+	}
+	if partial != nil {
+		po := min(int64(partial.Offset), n)
+		off, n = off+po, min(int64(partial.Count), n-po)
+		if built != nil {
+			built = built[po : po+n]
+		}
+	}
+	var r io.Reader = io.NewSectionReader(c, off, n)
+	if built != nil {
+		r = bytes.NewReader(built)
+	}
+	return s.w.Literal(r, n)
 }
 
 // getBuf takes a buffer of size bytes from p.
@@ -181,65 +307,6 @@ func getBuf(p *sync.Pool, size int) *[]byte {
 	}
 	b := make([]byte, size)
 	return &b
-}
-
-// copyLiteral copies n bytes of r into a literal through one of the
-// server's buffers (io.CopyN would allocate 32 KiB for every message).
-func (s *session) copyLiteral(wc io.WriteCloser, r io.Reader, n int64) error {
-	var err error
-	var copied int64
-	if br, ok := r.(*bytes.Reader); ok && int64(br.Len()) == n {
-		copied, err = br.WriteTo(wc)
-	} else {
-		bp := getBuf(&s.srv.copyBufs, 32<<10)
-		copied, err = io.CopyBuffer(wc, io.LimitReader(r, n), *bp)
-		s.srv.copyBufs.Put(bp)
-	}
-	if err == nil && copied < n {
-		err = io.ErrUnexpectedEOF // the literal's announced size cannot be kept
-	}
-	if cerr := wc.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// bodySection returns a BODY[...] section. The whole message, its header
-// and its text are read straight from the store at offsets; anything else
-// (parts, header fields) goes through the wire library's extractor.
-//
-// scratch is the session's buffer for the start of the message: a header
-// section that fits is served from it.
-func bodySection(c store.Content, sec *imap.FetchItemBodySection, scratch *[]byte) (io.Reader, int64) {
-	size := c.Size()
-	if len(sec.Part) == 0 && len(sec.HeaderFields) == 0 && len(sec.HeaderFieldsNot) == 0 {
-		var off, n int64
-		switch sec.Specifier {
-		case imap.PartSpecifierNone:
-			off, n = 0, size
-		case imap.PartSpecifierHeader:
-			var head []byte
-			n, head = headerEnd(c, scratch)
-			if head != nil && sec.Partial == nil {
-				return bytes.NewReader(head), n
-			}
-		case imap.PartSpecifierText:
-			h, _ := headerEnd(c, scratch)
-			off, n = h, size-h
-		default:
-			return bytes.NewReader(nil), 0
-		}
-		if p := sec.Partial; p != nil {
-			if p.Offset >= n {
-				return bytes.NewReader(nil), 0
-			}
-			off += p.Offset
-			n = min(p.Size, n-p.Offset)
-		}
-		return io.NewSectionReader(c, off, n), n
-	}
-	b := imapserver.ExtractBodySection(io.NewSectionReader(c, 0, size), sec)
-	return bytes.NewReader(b), int64(len(b))
 }
 
 // headerEnd is the offset just past the blank line that ends the header
@@ -314,64 +381,6 @@ func (s *session) structure(m *store.Message, wantEnv, wantBS bool) (env *msgmet
 		return nil, nil, msgmeta.ErrNoCache
 	}
 	return env, bs, nil
-}
-
-func hasFlag(flags []string, f string) bool { return slices.Contains(flags, f) }
-
-// toEnvelope converts a cached envelope for the wire library.
-func toEnvelope(e *msgmeta.Envelope) *imap.Envelope {
-	if e == nil {
-		return &imap.Envelope{}
-	}
-	return &imap.Envelope{
-		Date: e.Date, Subject: e.Subject,
-		From: toAddrs(e.From), Sender: toAddrs(e.Sender), ReplyTo: toAddrs(e.ReplyTo),
-		To: toAddrs(e.To), Cc: toAddrs(e.Cc), Bcc: toAddrs(e.Bcc),
-		InReplyTo: e.InReplyTo, MessageID: e.MessageID,
-	}
-}
-
-func toAddrs(l []msgmeta.Address) []imap.Address {
-	if len(l) == 0 {
-		return nil
-	}
-	out := make([]imap.Address, len(l))
-	for i, a := range l {
-		out[i] = imap.Address{Name: a.Name, Mailbox: a.Mailbox, Host: a.Host}
-	}
-	return out
-}
-
-// toBodyStructure converts a cached MIME structure (depth-capped by
-// msgmeta) for the wire library, always with extension data.
-func toBodyStructure(p *msgmeta.Part) imap.BodyStructure {
-	var disp *imap.BodyStructureDisposition
-	if p.Disposition != "" {
-		disp = &imap.BodyStructureDisposition{Value: p.Disposition, Params: p.DispositionParams}
-	}
-	if p.IsMultipart() {
-		mp := &imap.BodyStructureMultiPart{Subtype: p.Subtype, Extended: &imap.BodyStructureMultiPartExt{
-			Params: p.Params, Disposition: disp, Language: p.Language, Location: p.Location}}
-		for _, c := range p.Children {
-			mp.Children = append(mp.Children, toBodyStructure(c))
-		}
-		if len(mp.Children) == 0 {
-			mp.Children = []imap.BodyStructure{toBodyStructure(&msgmeta.Part{Type: "text", Subtype: "plain"})}
-		}
-		return mp
-	}
-	sp := &imap.BodyStructureSinglePart{
-		Type: p.Type, Subtype: p.Subtype, Params: p.Params, ID: p.ID, Description: p.Description,
-		Encoding: p.Encoding, Size: p.Size,
-		Extended: &imap.BodyStructureSinglePartExt{Disposition: disp, Language: p.Language, Location: p.Location},
-	}
-	switch {
-	case p.Type == "message" && p.Envelope != nil && p.Body != nil:
-		sp.MessageRFC822 = &imap.BodyStructureMessageRFC822{Envelope: toEnvelope(p.Envelope), BodyStructure: toBodyStructure(p.Body), NumLines: p.Lines}
-	case p.Type == "text":
-		sp.Text = &imap.BodyStructureText{NumLines: p.Lines}
-	}
-	return sp
 }
 
 // blankLine finds the end of the header section in b (just past the empty

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -397,6 +398,8 @@ func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	testutil.WaitFor(t, 10*time.Second, "condition", cond)
 }
+
+func hasFlag(flags []string, f string) bool { return slices.Contains(flags, f) }
 
 func itoa(i int) string { return fmt.Sprint(i) }
 

@@ -9,9 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
-
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
+	"sync/atomic"
 
 	"github.com/kantorpos/kantorpos/internal/store"
 )
@@ -31,6 +29,7 @@ type hub struct {
 
 func newHub(ctx context.Context, b Backend, log *slog.Logger) *hub {
 	h := &hub{ctx: ctx, backend: b, log: log, sub: b.Subscribe(), done: make(chan struct{}), boxes: map[int64]*mailboxState{}}
+	h.sub.SetHook(h.apply)
 	go h.run()
 	return h
 }
@@ -40,28 +39,35 @@ func (h *hub) close() {
 	<-h.done
 }
 
-// run routes change notifications to the views they concern. It only
-// signals: each view fetches what changed itself, so a lost or duplicated
-// notification costs nothing.
+// run empties the subscription's channel: the notifications themselves
+// are applied by the subscription's hook (apply), synchronously with the
+// commit that made them, so that a command that starts after a commit
+// (a delivery, another session's change) sees it.
 func (h *hub) run() {
 	defer close(h.done)
 	for {
 		select {
 		case <-h.ctx.Done():
 			return
-		case c := <-h.sub.C:
-			h.mu.Lock()
-			switch c.Kind {
-			case store.MessagesChanged, store.MailboxesChanged:
-				if b := h.boxes[c.MailboxID]; b != nil {
-					b.kick()
-				}
-			case store.Resync:
-				for _, b := range h.boxes {
-					b.kick()
-				}
-			}
-			h.mu.Unlock()
+		case <-h.sub.C:
+		}
+	}
+}
+
+// apply routes a change notification to the mailbox it concerns. It only
+// signals: each mailbox fetches what changed itself, so a lost or
+// duplicated notification costs nothing. It runs under the broker's lock.
+func (h *hub) apply(c store.Change) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch c.Kind {
+	case store.MessagesChanged, store.MailboxesChanged:
+		if b := h.boxes[c.MailboxID]; b != nil {
+			b.kick()
+		}
+	case store.Resync:
+		for _, b := range h.boxes {
+			b.kick()
 		}
 	}
 }
@@ -94,10 +100,9 @@ func (h *hub) release(b *mailboxState) {
 	}
 }
 
-// mailboxState is the server's view of one mailbox: the UIDs in sequence
-// order and the go-imap MailboxTracker whose numMessages matches them.
-// Sessions translate their own sequence numbers through their
-// SessionTracker while holding mu for reading; sync changes both under mu.
+// mailboxState is the server's view of one mailbox: the UIDs in order and
+// the sessions that have it selected (views). sync brings it up to date
+// and queues, for every view, the updates its client has to be told.
 type mailboxState struct {
 	id    int64
 	hub   *hub
@@ -109,18 +114,19 @@ type mailboxState struct {
 	loadErr  error
 
 	mu       sync.RWMutex
-	tracker  *imapserver.MailboxTracker
 	uids     []uint32
 	uidNext  uint32
 	keywords map[string]string // lower case → as first seen
 	gone     bool              // the mailbox was deleted
+	views    map[*view]struct{}
 	// changing marks UIDs whose flags a session is changing right now: a
 	// sync that sees the change before that session does keeps the FETCH
 	// FLAGS update from it (it tells its client itself).
-	changing map[uint32]*imapserver.SessionTracker
+	changing map[uint32]*view
 
-	syncMu sync.Mutex // one sync at a time
-	modseq uint64     // guarded by syncMu: changes up to here are applied
+	news   atomic.Bool // a notification came since the last sync began
+	syncMu sync.Mutex  // one sync at a time
+	modseq uint64      // guarded by syncMu: changes up to here are applied
 }
 
 func (b *mailboxState) load(ctx context.Context) error {
@@ -137,7 +143,8 @@ func (b *mailboxState) load(ctx context.Context) error {
 	b.modseq = mb.HighestModSeq
 	b.uids = make([]uint32, len(states))
 	b.keywords = map[string]string{}
-	b.changing = map[uint32]*imapserver.SessionTracker{}
+	b.changing = map[uint32]*view{}
+	b.views = map[*view]struct{}{}
 	for i, st := range states {
 		b.uids[i] = st.UID
 		b.noteKeywords(st.Flags)
@@ -146,12 +153,13 @@ func (b *mailboxState) load(ctx context.Context) error {
 	if n := len(b.uids); n > 0 {
 		b.uidNext = max(b.uidNext, b.uids[n-1]+1)
 	}
-	b.tracker = imapserver.NewMailboxTracker(uint32(len(b.uids)))
 	go b.loop()
 	return nil
 }
 
+// kick notes that the mailbox changed and wakes its loop.
 func (b *mailboxState) kick() {
+	b.news.Store(true)
 	select {
 	case b.kickc <- struct{}{}:
 	default:
@@ -180,26 +188,43 @@ func (b *mailboxState) loop() {
 	}
 }
 
+// syncIfNews syncs only when the change broker reported a change since
+// the last sync (issue 17 item 4): a session whose mailbox did not change
+// costs the store nothing per command.
+func (b *mailboxState) syncIfNews(ctx context.Context) error {
+	b.syncMu.Lock() // a sync under way (the mailbox's loop) ends first
+	defer b.syncMu.Unlock()
+	if !b.news.Load() {
+		return nil
+	}
+	return b.syncLocked(ctx, nil)
+}
+
 // own describes flag changes a session made itself: it already told its
 // client, so the FETCH FLAGS update goes to the other sessions only.
 type own struct {
-	tracker *imapserver.SessionTracker
-	flags   map[uint32]uint64 // UID → MODSEQ of the session's change
+	view  *view
+	flags map[uint32]uint64 // UID → MODSEQ of the session's change
 }
 
 // sync brings the view up to date with the store and queues the updates
-// for every session's tracker.
+// for every session.
 func (b *mailboxState) sync(ctx context.Context, o *own) error {
 	b.syncMu.Lock()
 	defer b.syncMu.Unlock()
+	return b.syncLocked(ctx, o)
+}
+
+func (b *mailboxState) syncLocked(ctx context.Context, o *own) error {
+	b.news.Store(false) // a notification from now on asks again
 	ch, err := b.hub.backend.Changes(ctx, b.id, b.modseq)
 	if errors.Is(err, store.ErrNotFound) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		if !b.gone {
 			// Deleted under us: every message is gone.
-			for seq := len(b.uids); seq >= 1; seq-- {
-				b.tracker.QueueExpunge(uint32(seq))
+			for _, uid := range b.uids {
+				b.queue(update{kind: updExpunge, uid: uid}, nil)
 			}
 			b.uids, b.gone = nil, true
 		}
@@ -214,61 +239,64 @@ func (b *mailboxState) sync(ctx context.Context, o *own) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	// Expunges, highest sequence number first so that each one is
-	// numbered against the view as it is when the client applies it.
-	gone := map[int]bool{}
-	for i := len(ch.Expunged) - 1; i >= 0; i-- {
-		if idx, ok := b.index(ch.Expunged[i]); ok {
-			gone[idx] = true
+	gone := map[uint32]bool{}
+	for _, uid := range ch.Expunged {
+		if _, ok := b.index(uid); ok {
+			gone[uid] = true
+			b.queue(update{kind: updExpunge, uid: uid}, nil)
 		}
 	}
 	if len(gone) > 0 {
-		for idx := len(b.uids) - 1; idx >= 0; idx-- {
-			if gone[idx] {
-				b.tracker.QueueExpunge(uint32(idx + 1))
-			}
-		}
-		kept := b.uids[:0]
-		for i, uid := range b.uids {
-			if !gone[i] {
-				kept = append(kept, uid)
-			}
-		}
-		b.uids = kept
+		b.uids = slices.DeleteFunc(b.uids, func(u uint32) bool { return gone[u] })
 	}
 	newKeywords := false
 	for _, st := range ch.Updated {
 		if b.noteKeywords(st.Flags) {
 			newKeywords = true
 		}
-		if idx, ok := b.index(st.UID); ok {
-			src := b.changing[st.UID]
+	}
+	if newKeywords {
+		// Before any FETCH that carries the new keyword.
+		b.queue(update{kind: updMailboxFlags}, nil)
+	}
+	for _, st := range ch.Updated {
+		if _, ok := b.index(st.UID); ok {
+			skip := b.changing[st.UID]
 			if o != nil && o.flags[st.UID] == st.ModSeq {
-				src = o.tracker
+				skip = o.view
 			}
-			b.tracker.QueueMessageFlags(uint32(idx+1), imap.UID(st.UID), toIMAPFlags(st.Flags), src)
+			b.queue(update{kind: updFlags, uid: st.UID, flags: st.Flags}, skip)
 			continue
 		}
 		if n := len(b.uids); n > 0 && st.UID < b.uids[n-1] {
 			continue // older than our newest: cannot be new (UIDs ascend); already gone
 		}
 		b.uids = append(b.uids, st.UID)
-		// One message per EXISTS: SessionTracker.EncodeSeqNum hides only
-		// the last message of each EXISTS update it has not yet delivered.
-		b.tracker.QueueNumMessages(uint32(len(b.uids)))
-	}
-	if newKeywords {
-		b.tracker.QueueMailboxFlags(b.flagsLocked())
+		b.queue(update{kind: updExists, uid: st.UID}, nil)
 	}
 	b.uidNext = max(b.uidNext, ch.UIDNext)
 	b.modseq = max(b.modseq, ch.HighestModSeq)
 	return nil
 }
 
+// queue adds an update for every view but skip and wakes those in IDLE;
+// mu must be held.
+func (b *mailboxState) queue(u update, skip *view) {
+	for v := range b.views {
+		if v == skip {
+			continue
+		}
+		v.pending = append(v.pending, u)
+		select {
+		case v.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // index finds a UID's position in the view; mu must be held.
 func (b *mailboxState) index(uid uint32) (int, bool) {
-	i := sort.Search(len(b.uids), func(i int) bool { return b.uids[i] >= uid })
-	return i, i < len(b.uids) && b.uids[i] == uid
+	return slices.BinarySearch(b.uids, uid)
 }
 
 // noteKeywords records keywords in use; it reports whether one is new.
@@ -286,26 +314,15 @@ func (b *mailboxState) noteKeywords(flags []string) bool {
 	return added
 }
 
-var systemFlags = []imap.Flag{imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagSeen, imap.FlagDraft}
+var systemFlags = []string{store.FlagAnswered, store.FlagFlagged, store.FlagDeleted, store.FlagSeen, store.FlagDraft}
 
 // flagsLocked is the FLAGS list of the mailbox; mu must be held.
-func (b *mailboxState) flagsLocked() []imap.Flag {
+func (b *mailboxState) flagsLocked() []string {
 	out := slices.Clone(systemFlags)
 	var kw []string
 	for _, k := range b.keywords {
 		kw = append(kw, k)
 	}
 	sort.Strings(kw)
-	for _, k := range kw {
-		out = append(out, imap.Flag(k))
-	}
-	return out
-}
-
-func toIMAPFlags(flags []string) []imap.Flag {
-	out := make([]imap.Flag, len(flags))
-	for i, f := range flags {
-		out[i] = imap.Flag(f)
-	}
-	return out
+	return append(out, kw...)
 }

@@ -149,3 +149,28 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("STATUS missing: %s", tagged)
 	}
 }
+
+// LSUB and LIST (SUBSCRIBED) corner cases of issue 17 item 3: a parent
+// that is not subscribed but has a subscribed child is listed by LSUB with
+// "%" as \Noselect; a subscribed mailbox that was deleted is \NonExistent
+// (which implies \Noselect, so not both).
+func TestLsubParentsAndDeletedSubscriptions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.rawTLS(t).login()
+	r.ok("CREATE a/b")
+	r.ok("SUBSCRIBE a/b")
+	if u := r.ok(`LSUB "" %`); !contains(u, `* LSUB (\Noselect`) || !contains(u, `"a"`) {
+		t.Errorf(`LSUB "" %%: %q`, u)
+	}
+	if u := r.ok(`LSUB "" a/%`); len(u) != 1 || !strings.Contains(u[0], `"a/b"`) {
+		t.Errorf(`LSUB "" a/%%: %q`, u)
+	}
+	r.ok("CREATE gone")
+	r.ok("SUBSCRIBE gone")
+	r.ok("DELETE gone")
+	u := r.ok(`LIST (SUBSCRIBED) "" gone`)
+	if len(u) != 1 || !strings.Contains(u[0], `\NonExistent`) || strings.Contains(u[0], `\Noselect`) {
+		t.Errorf("deleted subscribed mailbox: %q", u)
+	}
+}

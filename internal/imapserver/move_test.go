@@ -44,14 +44,37 @@ func TestMove(t *testing.T) {
 	if u := b.ok("NOOP"); !contains(u, "* 2 EXPUNGE") {
 		t.Fatalf("pending EXPUNGE at NOOP: %q", u)
 	}
-	if _, tagged := a.cmd("MOVE 1 INBOX"); !strings.HasPrefix(tagged, "NO") {
-		t.Fatalf("MOVE to itself: %s", tagged)
-	}
+	// MOVE to the selected mailbox itself works (issue 17): see
+	// TestMoveCopySameMailbox.
 	if _, tagged := a.cmd("MOVE 1 Nowhere"); !strings.HasPrefix(tagged, "NO [TRYCREATE]") {
 		t.Fatalf("MOVE to a missing mailbox: %s", tagged)
 	}
 	a.ok("EXAMINE INBOX")
 	if _, tagged := a.cmd("MOVE 1 Trash"); !strings.HasPrefix(tagged, "NO [READ-ONLY]") {
 		t.Fatalf("MOVE from EXAMINE: %s", tagged)
+	}
+}
+
+// MOVE and COPY into the selected mailbox itself (issue 17 item 3): new
+// UIDs, COPYUID, and the view follows (EXPUNGE of the old message for
+// MOVE, EXISTS of the new one).
+func TestMoveCopySameMailbox(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.deliver(t, "", testMsg("one", "x"))
+	e.deliver(t, "", testMsg("two", "x"))
+	inbox := e.mailbox(t, "INBOX")
+	r := e.rawTLS(t).login()
+	r.ok("SELECT INBOX")
+	u := r.ok("UID MOVE 1 INBOX")
+	if !contains(u, fmt.Sprintf("[COPYUID %d 1 3]", inbox.UIDValidity)) || !contains(u, "* 1 EXPUNGE") || !contains(u, "* 2 EXISTS") {
+		t.Fatalf("MOVE into the same mailbox: %q", u)
+	}
+	_, tagged := r.cmd("COPY 1 INBOX")
+	if !strings.HasPrefix(tagged, fmt.Sprintf("OK [COPYUID %d 2 4]", inbox.UIDValidity)) {
+		t.Fatalf("COPY into the same mailbox: %s", tagged)
+	}
+	if u := r.ok("UID SEARCH ALL"); len(u) != 1 || u[0] != "* SEARCH 2 3 4" {
+		t.Fatalf("UIDs after MOVE and COPY: %q", u)
 	}
 }

@@ -11,16 +11,12 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/kantorpos/kantorpos/internal/clientaddr"
-
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-
 	"github.com/kantorpos/kantorpos/internal/clock"
 	"github.com/kantorpos/kantorpos/internal/msgmeta"
-	"github.com/kantorpos/kantorpos/internal/netlimit"
 )
 
 // Config is the IMAP server's configuration. Zero fields take the defaults
@@ -33,8 +29,8 @@ type Config struct {
 	// the server advertises LOGINDISABLED before TLS (RFC 9051 6.2.3).
 	AllowInsecureAuth bool
 	// AppendLimit bounds a message added by APPEND (default 50 MiB). Other
-	// literals are limited by the wire library to 4096 bytes and commands
-	// to 50 KiB.
+	// literals are limited to 64 KiB, command lines to 64 KiB and whole
+	// commands to 1 MiB (imapwire.Limits).
 	AppendLimit uint32
 	// MaxConnsPerIP bounds simultaneous connections from one address
 	// (default 20); more are greeted with BYE and closed.
@@ -48,12 +44,12 @@ type Config struct {
 	// AutoLogout closes an authenticated session that sends nothing (default
 	// and minimum 30 minutes, RFC 9051 5.4). IdleTimeout does the same for
 	// a session in IDLE (default and minimum 30 minutes; clients re-issue
-	// IDLE every 29 minutes, RFC 2177). Before login the wire library
-	// allows 30 seconds per command.
+	// IDLE every 29 minutes, RFC 2177). Before login a client has 60
+	// seconds per command.
 	AutoLogout  time.Duration
 	IdleTimeout time.Duration
 	// HandshakeTimeout bounds the TLS handshake of an implicit-TLS
-	// connection (default 10 seconds).
+	// connection and of STARTTLS (default 10 seconds).
 	HandshakeTimeout time.Duration
 	// Location is the time zone of SEARCH dates (SINCE, BEFORE, ON...);
 	// default UTC.
@@ -109,8 +105,14 @@ type Server struct {
 	log     *slog.Logger
 	clock   clock.Clock
 
-	wire *imapserver.Server
-	hub  *hub
+	hub      *hub
+	commands map[string]command
+	// askStore: sessions ask the store for changes after every command,
+	// not only when the broker reported one. For a shared (PostgreSQL)
+	// store, where another node's changes arrive by a notification that may
+	// come after the client's next command.
+	askStore bool
+	wg       sync.WaitGroup // connection goroutines
 	// headerBufs (8 KiB, a message's start) and copyBufs (32 KiB, for
 	// literals) serve FETCH; idle sessions hold none.
 	headerBufs, copyBufs sync.Pool
@@ -154,27 +156,13 @@ func New(cfg Config, d Deps) (*Server, error) {
 			s.tls.MinVersion = tls.VersionTLS12
 		}
 	}
+	s.commands = commandTable()
+	if d, ok := d.Backend.(interface{ Dialect() string }); ok && d.Dialect() != "sqlite" {
+		s.askStore = true
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hub = newHub(s.ctx, d.Backend, s.log)
-	s.wire = imapserver.New(&imapserver.Options{
-		NewSession:   s.newSession,
-		Caps:         capabilities,
-		Logger:       wireLogger{s.log},
-		TLSConfig:    s.tls,
-		InsecureAuth: cfg.AllowInsecureAuth,
-	})
 	return s, nil
-}
-
-// capabilities are those that need our backend; the wire library adds
-// SASL-IR, LITERAL-, UNSELECT, ENABLE, IDLE, UTF8=ACCEPT, STARTTLS,
-// LOGINDISABLED, AUTH= and APPENDLIMIT= as the state allows.
-var capabilities = imap.CapSet{
-	imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {},
-	imap.CapNamespace: {}, imap.CapUIDPlus: {}, imap.CapESearch: {}, imap.CapSearchRes: {},
-	imap.CapListExtended: {}, imap.CapListStatus: {}, imap.CapMove: {}, imap.CapStatusSize: {},
-	imap.CapBinary: {}, imap.CapChildren: {}, imap.CapSpecialUse: {}, imap.CapCreateSpecialUse: {},
-	imap.CapLiteralPlus: {},
 }
 
 // Serve accepts plaintext connections on ln, offering STARTTLS when TLS is
@@ -205,26 +193,58 @@ func (t *TLSService) Serve(ln net.Listener) error { return t.s.ServeTLS(ln) }
 func (t *TLSService) Shutdown(ctx context.Context) error { return t.s.Shutdown(ctx) }
 
 func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
-	var l net.Listener = &limitListener{Listener: ln, s: s, tls: implicitTLS}
-	if implicitTLS {
-		l = netlimit.NewTLSListener(l, s.tls, s.cfg.HandshakeTimeout, s.log)
-	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		return errors.New("imapserver: server closed")
 	}
-	s.listeners[l] = struct{}{}
+	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
-	err := s.wire.Serve(l)
-	s.mu.Lock()
-	delete(s.listeners, l)
-	closing := s.closing
-	s.mu.Unlock()
-	if closing {
-		return nil
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept", "err", err, "retry_in", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-s.ctx.Done():
+					return nil
+				}
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		ip := clientaddr.FromNet(c.RemoteAddr())
+		if !s.acquireIP(ip) {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.refuse(c, implicitTLS)
+			}()
+			continue
+		}
+		tc := &trackedConn{Conn: c, s: s, ip: ip, id: strconv.FormatUint(s.nextID.Add(1), 36)}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(tc, implicitTLS)
+		}()
 	}
-	return err
 }
 
 // Shutdown stops accepting connections, says BYE to every session that is
@@ -271,7 +291,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		break
 	}
 	s.cancel()
-	s.wire.Close()
+	s.wg.Wait()
 	s.hub.close()
 	return ctx.Err()
 }
@@ -312,29 +332,6 @@ func (s *Server) releaseAccount(id int64) {
 	}
 }
 
-// limitListener enforces the per-IP connection cap and wraps each
-// connection so the server can account for it and adjust its deadlines.
-type limitListener struct {
-	net.Listener
-	s   *Server
-	tls bool
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		ip := clientaddr.FromNet(c.RemoteAddr())
-		if !l.s.acquireIP(ip) {
-			go l.s.refuse(c, l.tls)
-			continue
-		}
-		return &trackedConn{Conn: c, s: l.s, ip: ip, id: strconv.FormatUint(l.s.nextID.Add(1), 36)}, nil
-	}
-}
-
 // refuse greets a connection over the per-IP cap with BYE and closes it.
 func (s *Server) refuse(c net.Conn, implicitTLS bool) {
 	defer c.Close()
@@ -351,115 +348,17 @@ func (s *Server) refuse(c net.Conn, implicitTLS bool) {
 }
 
 // trackedConn is a client connection as the server sees it under any TLS
-// layer: it releases its per-IP slot once, and stretches the wire library's
-// fixed 35-minute read deadline of authenticated sessions to the
-// configured auto-logout or IDLE timeout.
+// layer: it releases its per-IP slot once.
 type trackedConn struct {
 	net.Conn
-	s      *Server
-	ip     netip.Addr
-	id     string
-	idling atomic.Bool
-	once   sync.Once
-
-	// The wire library flushes after every response line; while a long
-	// response is corked (FETCH of many messages), writes are gathered so
-	// that thousands of responses do not cost thousands of syscalls.
-	wmu    sync.Mutex
-	corked bool
-	wbuf   []byte
-
-	// readHook, when set, is closed at the next read (see byeAfterReply).
-	readHook atomic.Pointer[chan struct{}]
-}
-
-func (c *trackedConn) Read(p []byte) (int, error) {
-	if h := c.readHook.Swap(nil); h != nil {
-		close(*h)
-	}
-	return c.Conn.Read(p)
-}
-
-// corkSize is how much a corked connection gathers before writing.
-const corkSize = 64 << 10
-
-func (c *trackedConn) Write(p []byte) (int, error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if !c.corked {
-		return c.Conn.Write(p)
-	}
-	c.wbuf = append(c.wbuf, p...)
-	if len(c.wbuf) >= corkSize {
-		if err := c.flushLocked(); err != nil {
-			return 0, err
-		}
-	}
-	return len(p), nil
-}
-
-// cork starts gathering writes; the returned function writes them out and
-// stops gathering, and reports a write failure.
-func (c *trackedConn) cork() func() error {
-	c.wmu.Lock()
-	c.corked = true
-	c.wmu.Unlock()
-	return func() error {
-		c.wmu.Lock()
-		defer c.wmu.Unlock()
-		c.corked = false
-		return c.flushLocked()
-	}
-}
-
-func (c *trackedConn) flushLocked() error {
-	if len(c.wbuf) == 0 {
-		return nil
-	}
-	c.Conn.SetWriteDeadline(time.Now().Add(5 * time.Minute))
-	_, err := c.Conn.Write(c.wbuf)
-	c.Conn.SetWriteDeadline(time.Time{})
-	c.wbuf = c.wbuf[:0]
-	if cap(c.wbuf) > 4*corkSize {
-		c.wbuf = nil
-	}
-	return err
+	s    *Server
+	ip   netip.Addr
+	id   string
+	once sync.Once
 }
 
 func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { c.s.releaseIP(c.ip) })
 	return err
-}
-
-func (c *trackedConn) SetReadDeadline(t time.Time) error {
-	if !t.IsZero() && time.Until(t) > 30*time.Minute {
-		if c.idling.Load() {
-			t = time.Now().Add(c.s.cfg.IdleTimeout)
-		} else {
-			t = time.Now().Add(c.s.cfg.AutoLogout)
-		}
-	}
-	return c.Conn.SetReadDeadline(t)
-}
-
-// underlying finds our trackedConn under the TLS layer, if any.
-func underlying(c net.Conn) *trackedConn {
-	for {
-		switch x := c.(type) {
-		case *trackedConn:
-			return x
-		case *tls.Conn:
-			c = x.NetConn()
-		default:
-			return nil
-		}
-	}
-}
-
-// wireLogger sends the wire library's messages to slog.
-type wireLogger struct{ log *slog.Logger }
-
-func (l wireLogger) Printf(format string, args ...any) {
-	l.log.Warn("imap wire: " + fmt.Sprintf(format, args...))
 }

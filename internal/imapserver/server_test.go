@@ -46,26 +46,26 @@ type deadlineConn struct {
 
 func (d *deadlineConn) SetReadDeadline(t time.Time) error { d.got = t; return nil }
 
-// The wire library's fixed 35-minute wait of authenticated sessions becomes
-// the configured auto-logout, or the IDLE timeout during IDLE; shorter
-// deadlines (30 s per command) pass through.
+// An authenticated session waits AutoLogout for a command, IDLE waits
+// IdleTimeout, and a client that has not logged in gets a minute per
+// command.
 func TestReadDeadlines(t *testing.T) {
 	t.Parallel()
 	s := &Server{cfg: Config{AutoLogout: 45 * time.Minute, IdleTimeout: 40 * time.Minute}.withDefaults()}
 	d := &deadlineConn{}
-	c := &trackedConn{Conn: d, s: s}
-	c.SetReadDeadline(time.Now().Add(35 * time.Minute))
+	sess := &session{srv: s, conn: d, state: stateAuth}
+	sess.setReadDeadline(false)
 	if got := time.Until(d.got); got < 44*time.Minute || got > 46*time.Minute {
 		t.Fatalf("auto-logout deadline in %v", got)
 	}
-	c.idling.Store(true)
-	c.SetReadDeadline(time.Now().Add(35 * time.Minute))
+	sess.setReadDeadline(true)
 	if got := time.Until(d.got); got < 39*time.Minute || got > 41*time.Minute {
 		t.Fatalf("IDLE deadline in %v", got)
 	}
-	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	sess.state = stateNotAuth
+	sess.setReadDeadline(false)
 	if got := time.Until(d.got); got > time.Minute {
-		t.Fatalf("command deadline in %v", got)
+		t.Fatalf("command deadline before login in %v", got)
 	}
 	if cfg := (Config{AutoLogout: time.Minute}).withDefaults(); cfg.AutoLogout != 30*time.Minute {
 		t.Fatalf("auto-logout below the RFC minimum: %v", cfg.AutoLogout)

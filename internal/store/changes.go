@@ -52,6 +52,17 @@ type Subscription struct {
 	c      chan Change
 	broker *Broker
 	once   sync.Once
+	hook   func(Change) // guarded by broker.mu
+}
+
+// SetHook makes Publish call f with every change it publishes, before
+// Publish returns (so before the writer's caller learns its change is
+// committed). f runs under the broker's lock: it must be quick, must not
+// block and must not publish. C still receives the changes.
+func (s *Subscription) SetHook(f func(Change)) {
+	s.broker.mu.Lock()
+	s.hook = f
+	s.broker.mu.Unlock()
 }
 
 // Subscribe adds a subscriber.
@@ -78,6 +89,9 @@ func (b *Broker) Publish(c Change) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for s := range b.subs {
+		if s.hook != nil {
+			s.hook(c)
+		}
 		select {
 		case s.c <- c:
 		default:

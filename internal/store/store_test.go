@@ -65,3 +65,20 @@ func TestUIDSet(t *testing.T) {
 		t.Fatalf("Bounds = %d, %d", lo, hi)
 	}
 }
+
+// A subscription's hook sees every change before Publish returns, even
+// when its channel is full.
+func TestBrokerHook(t *testing.T) {
+	t.Parallel()
+	b := NewBroker()
+	s := b.Subscribe()
+	defer s.Close()
+	var seen []int64
+	s.SetHook(func(c Change) { seen = append(seen, c.MailboxID) })
+	for i := range 300 {
+		b.Publish(Change{Kind: MessagesChanged, MailboxID: int64(i)})
+		if len(seen) != i+1 || seen[i] != int64(i) {
+			t.Fatalf("after Publish %d the hook saw %d changes", i, len(seen))
+		}
+	}
+}

@@ -41,8 +41,7 @@ func TestOversizedInput(t *testing.T) {
 			func(g []string, c bool) bool { return contains(g, "a NO") || c }},
 		{"IMAP 1000 literals", "imaps", true, []string{"s SELECT INBOX\r\na SEARCH " + strings.Repeat("TEXT {1+}\r\nx ", 1000) + "\r\n"}, notOK("a")},
 		{"IMAP 100000 parentheses before login", "imap", false, []string{"a ID " + strings.Repeat("(", 100000) + "\r\n"}, errorOrClosed},
-		// The wire library bounds a command, literals included (APPEND's
-		// aside), at 50 KiB.
+		// A literal argument (APPEND's message aside) is bounded at 48 KiB.
 		{"IMAP 40 KiB literal", "imaps", false, []string{"a LOGIN alice@example.test {40960+}\r\n" + strings.Repeat("p", 40960) + "\r\n"},
 			func(g []string, _ bool) bool { return contains(g, "a NO [AUTHENTICATIONFAILED]") }},
 		{"IMAP 60 KiB literal", "imaps", false, []string{"a LOGIN alice@example.test {61440+}\r\n" + strings.Repeat("p", 61440) + "\r\n"},

@@ -459,9 +459,8 @@ func (s *Store) Move(ctx context.Context, src int64, uids store.UIDSet, dst int6
 		if err != nil {
 			return err
 		}
-		if src == dst {
-			return fmt.Errorf("move to the same mailbox: %w", store.ErrInvalidName)
-		}
+		// src == dst is allowed: the messages get new UIDs at the end of
+		// the mailbox and the old ones are expunged (RFC 6851 §3.3).
 		rows, srcUIDs, ids, err := selectForTransfer(t, src, uids)
 		if err != nil || len(rows) == 0 {
 			return err

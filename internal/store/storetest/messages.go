@@ -273,6 +273,15 @@ func testCopyMove(t *testing.T, e Env) {
 	if p, err := s.Move(ctx, src.ID, store.UIDSet{{Start: 100, Stop: 200}}, dst.ID); err != nil || len(p) != 0 {
 		t.Fatalf("move of nothing = %v, %v", p, err)
 	}
+	// Within one mailbox: new UIDs at the end, the old ones expunged.
+	pairs, err = s.Move(ctx, dst.ID, store.UIDSet{{Start: 1, Stop: 1}}, dst.ID)
+	must(t, err)
+	if len(pairs) != 1 || pairs[0] != (store.UIDPair{Src: 1, Dst: 6}) {
+		t.Fatalf("move within the mailbox = %v", pairs)
+	}
+	if all, _ := s.MessageStates(ctx, dst.ID); !equalUIDs(uidsOf(all), []uint32{2, 3, 4, 5, 6}) {
+		t.Fatalf("after a move within the mailbox: %v", uidsOf(all))
+	}
 	acc, _ := s.AccountByID(ctx, a.ID)
 	st, _ := s.MailboxStatus(ctx, dst.ID)
 	if acc.UsedBytes != st.Size {

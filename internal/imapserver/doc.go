@@ -1,0 +1,62 @@
+// Package imapserver is the IMAP server of kantorpos (IMAP4rev1 and
+// IMAP4rev2, RFC 3501 and RFC 9051), our own engine over the narrow
+// Backend interface (backend.go), so the store never sees the protocol.
+//
+// Layers, top to bottom:
+//   - server.go: listeners, per-address and per-account limits, shutdown.
+//   - session.go: one goroutine per connection runs the state machine of
+//     RFC 9051 §3 (not authenticated, authenticated, selected, logout): it
+//     reads a command with imapwire (the wire format, its own package),
+//     looks it up in the dispatch table of commands.go (state → command →
+//     handler) and writes the tagged reply, preceded by the mailbox updates
+//     the command allows (no EXPUNGE after FETCH, STORE or SEARCH by
+//     sequence numbers, RFC 9051 §7.5.1).
+//   - one file per command or family: login.go (LOGIN, AUTHENTICATE),
+//     select.go (SELECT, EXAMINE, CLOSE, UNSELECT), mailboxes.go (CREATE,
+//     DELETE, RENAME, SUBSCRIBE), list.go (LIST, LSUB), status.go,
+//     append.go, idle.go, fetch.go (+ section.go for body parts,
+//     envelope.go for ENVELOPE and BODYSTRUCTURE), store.go, copy.go
+//     (COPY, MOVE), expunge.go, search.go, commands.go (CAPABILITY, NOOP,
+//     LOGOUT, ID, STARTTLS, ENABLE, NAMESPACE).
+//   - hub.go and view.go: every session with a mailbox selected has a view
+//     (the UIDs its client knows, in sequence order, and the updates not
+//     yet sent) fed by one shared state per mailbox; one store subscription
+//     feeds them all: a change by anyone (SMTP delivery, POP3, another IMAP
+//     session, another process) reaches every session as EXISTS, EXPUNGE or
+//     FETCH FLAGS at its next command, and at once in IDLE.
+//
+// Capabilities: IMAP4rev1, IMAP4rev2, STARTTLS/LOGINDISABLED, AUTH=PLAIN
+// and AUTH=LOGIN with SASL-IR, LITERAL+, ID, ENABLE, IDLE, NAMESPACE,
+// UIDPLUS, ESEARCH, SEARCHRES, LIST-EXTENDED, LIST-STATUS, MOVE,
+// STATUS=SIZE, BINARY, CHILDREN, SPECIAL-USE, CREATE-SPECIAL-USE,
+// UNSELECT, UTF8=ACCEPT, APPENDLIMIT.
+//
+// The refusal discipline (imapwire): a command is checked as far as its
+// arguments go before a synchronising literal gets "+", and a refused
+// command's non-synchronising literals are read and dropped (or the
+// connection closed), so that a refused APPEND's message never runs as
+// commands.
+//
+// Done of issue 17 item 3: new keywords are announced in FLAGS before a
+// FETCH carries them (announceKeywords), MOVE/COPY into the selected
+// mailbox itself, LSUB's \Noselect parents and \NonExistent without
+// \Noselect for a deleted subscribed mailbox. Item 4 is done for a single
+// node: a selected session asks the store for changes only when the broker
+// reported one (the hub's hook on the subscription runs inside Publish, so
+// a committed change is noted before its writer returns); on PostgreSQL
+// (cluster mode) sessions still ask after every command, since another
+// node's notification may come after the client's next command.
+//
+// Not done yet (issue 17): \Recent (no message is ever recent; SEARCH
+// NEW/RECENT find nothing, STATUS RECENT is 0), pipelining (item 2:
+// commands run one at a time, in order), CONDSTORE/QRESYNC, COMPRESS,
+// MULTIAPPEND; of item 3 the fixes that live in the store and msgmeta
+// (substring SEARCH, SENT* in the Date header's zone, address search with
+// comments, ENVELOPE groups and source routes, INTERNALDATE 1970/9999),
+// BODY[] of binary content re-encoded (today a NUL is sent as a space, so
+// no plain literal carries NUL), CHILDINFO checked against RFC 5258 §4.5;
+// item 5 (the mixed-workload benchmark) and item 6's neomutt and doveadm
+// clients. A view's pending updates are not bounded: a client that sends
+// nothing (and is not in IDLE) while its mailbox changes a lot collects
+// them until auto-logout.
+package imapserver
