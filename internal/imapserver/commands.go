@@ -109,33 +109,6 @@ func cmdLogout(s *session, _ string) error {
 	return nil
 }
 
-// cmdID answers ID (RFC 2971) with our name; the client's list is read
-// and ignored.
-func cmdID(s *session, _ string) error {
-	if err := s.r.SP(); err != nil {
-		return err
-	}
-	if s.r.Peek() == '(' {
-		n := 0
-		if err := s.r.List(0, func() error {
-			if n++; n > 60 {
-				return bad("ID list too long")
-			}
-			_, _, err := s.r.NString()
-			return err
-		}); err != nil {
-			return err
-		}
-	} else if _, ok, err := s.r.NString(); err != nil || ok {
-		return bad("ID takes a list or NIL")
-	}
-	if err := s.r.End(); err != nil {
-		return err
-	}
-	s.w.Raw(`* ID ("name" "kantorpos")` + "\r\n")
-	return nil
-}
-
 func cmdStartTLS(s *session, tag string) error {
 	if err := s.r.End(); err != nil {
 		return err
