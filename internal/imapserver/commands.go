@@ -49,6 +49,10 @@ func commandTable() map[string]command {
 		"STATUS":      {authed, cmdStatus, false},
 		"APPEND":      {authed, cmdAppend, false},
 		"IDLE":        {authed, cmdIdle, false},
+		// QUOTA (RFC 9208, quota.go).
+		"GETQUOTA":     {authed, cmdGetQuota, false},
+		"GETQUOTAROOT": {authed, cmdGetQuotaRoot, false},
+		"SETQUOTA":     {authed, cmdSetQuota, false},
 		// Selected (§6.4).
 		"CHECK":       {stateSelected, cmdNoop, false},
 		"CLOSE":       {stateSelected, cmdClose, false},
@@ -85,6 +89,7 @@ func (s *session) capabilities() string {
 	caps = append(caps, "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
 		"MOVE", "STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "UNSELECT",
 		"UTF8=ACCEPT", "APPENDLIMIT="+strconv.FormatUint(uint64(s.srv.cfg.AppendLimit), 10))
+	caps = append(caps, quotaCaps...)
 	return strings.Join(caps, " ")
 }
 
