@@ -1,6 +1,8 @@
 package imapserver
 
 import (
+	"bytes"
+	"io"
 	"runtime/debug"
 	"strings"
 
@@ -32,22 +34,16 @@ func cmdID(s *session, _ string) error {
 			if n++; n > maxIDPairs {
 				return bad("ID: more than 30 field-value pairs")
 			}
-			field, err := s.r.String()
+			field, _, err := s.idString(maxIDField, false)
 			if err != nil {
 				return err
-			}
-			if len(field) > maxIDField {
-				return bad("ID: field longer than 30 octets")
 			}
 			if err := s.r.SP(); err != nil {
 				return err
 			}
-			value, ok, err := s.r.NString()
+			value, ok, err := s.idString(maxIDValue, true)
 			if err != nil {
 				return err
-			}
-			if len(value) > maxIDValue {
-				return bad("ID: value longer than 1024 octets")
 			}
 			// §3.3: a field is not sent twice; keep the first if it is.
 			if k := strings.ToLower(field); ok {
@@ -72,6 +68,49 @@ func cmdID(s *session, _ string) error {
 	}
 	s.w.Raw(")\r\n")
 	return nil
+}
+
+// idString reads a field (string) or a value (nstring) of at most max
+// octets; a longer literal is refused before its "+", so the client does
+// not send it.
+func (s *session) idString(max int, nilOK bool) (string, bool, error) {
+	var v string
+	switch c := s.r.Peek(); {
+	case nilOK && (c == 'N' || c == 'n'):
+		return s.r.NString()
+	case c == '{':
+		lit, err := s.r.LiteralAhead(false)
+		if err != nil {
+			return "", false, err
+		}
+		if lit.Size > int64(max) {
+			return "", false, bad("ID: field over 30 or value over 1024 octets")
+		}
+		lr, err := s.r.OpenLiteral()
+		if err != nil {
+			return "", false, err
+		}
+		b, err := io.ReadAll(lr)
+		if err != nil {
+			return "", false, s.r.Err()
+		}
+		if err := s.r.EndLiteral(); err != nil {
+			return "", false, err
+		}
+		if bytes.IndexByte(b, 0) >= 0 {
+			return "", false, bad("NUL in a literal")
+		}
+		v = string(b)
+	default:
+		var err error
+		if v, err = s.r.String(); err != nil {
+			return "", false, err
+		}
+	}
+	if len(v) > max {
+		return "", false, bad("ID: field over 30 or value over 1024 octets")
+	}
+	return v, true, nil
 }
 
 // logClientID logs what the client said it is: the first ID of a session

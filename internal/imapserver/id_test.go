@@ -80,6 +80,9 @@ func TestID(t *testing.T) {
 		{"field of 31 octets", true, `a ID ("` + strings.Repeat("f", 31) + `" "v")` + "\r\n", "a BAD"},
 		{"value of 1025 octets", true, "a ID (\"name\" {1025+}\r\n" + strings.Repeat("v", 1025) + ")\r\n", "a BAD"},
 		{"value of 1024 octets", true, "a ID (\"name\" {1024+}\r\n" + strings.Repeat("v", 1024) + ")\r\n", "a OK"},
+		{"literal field", false, "a ID ({4+}\r\nname \"x\")\r\n", "a OK"},
+		{"literal field of 31 octets", false, "a ID ({31+}\r\n" + strings.Repeat("f", 31) + " \"x\")\r\n", "a BAD"},
+		{"NUL in a literal value", false, "a ID (\"name\" {3+}\r\na\x00b)\r\n", "a BAD"},
 		{"odd list", false, `a ID ("name")` + "\r\n", "a BAD"},
 		{"atom field", false, `a ID (name "x")` + "\r\n", "a BAD"},
 		{"NIL field", false, `a ID (NIL "x")` + "\r\n", "a BAD"},
@@ -112,6 +115,31 @@ func TestID(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A value literal over 1024 octets is refused before "+": the client
+// never sends it.
+func TestIDLongLiteralRefusedEarly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.rawTLS(t)
+	r.write("a ID (\"name\" {1025}\r\n")
+	if l := r.line(); !strings.HasPrefix(l, "a BAD") {
+		t.Fatalf("ID with a long synchronising literal: %q", l)
+	}
+	r.write("b ID ({31}\r\n")
+	if l := r.line(); !strings.HasPrefix(l, "b BAD") {
+		t.Fatalf("ID with a long synchronising field literal: %q", l)
+	}
+	r.write("c ID (\"name\" {4}\r\n")
+	if l := r.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("ID with a short synchronising literal: %q", l)
+	}
+	r.write("mutt)\r\n")
+	if l := r.expectUntagged("c ", 5*time.Second); !strings.HasPrefix(l, "c OK") {
+		t.Fatalf("ID with a literal: %q", l)
+	}
+	r.ok("NOOP")
 }
 
 // The client's name and version reach the log once at INFO, cleaned: a
