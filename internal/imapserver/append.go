@@ -63,6 +63,9 @@ func cmdAppend(s *session, _ string) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkQuota(lit.Size); err != nil {
+		return err // before "+": the client does not send the message
+	}
 	if err := s.srv.blobs.CheckSpace(lit.Size); err != nil {
 		return s.storeErr("append", err)
 	}

@@ -27,6 +27,8 @@ type Backend interface {
 	Move(ctx context.Context, srcMailboxID int64, uids store.UIDSet, dstMailboxID int64) ([]store.UIDPair, error)
 	Search(ctx context.Context, mailboxID int64, c *store.SearchCriteria) ([]uint32, error)
 	SetMeta(ctx context.Context, blobHash string, meta *store.MessageMeta) error
+	// AccountByID gives an account's quota and usage (QUOTA, RFC 9208).
+	AccountByID(ctx context.Context, id int64) (store.Account, error)
 }
 
 // Authenticator checks logins; *auth.Service satisfies it.

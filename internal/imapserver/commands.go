@@ -49,6 +49,10 @@ func commandTable() map[string]command {
 		"STATUS":      {authed, cmdStatus, false},
 		"APPEND":      {authed, cmdAppend, false},
 		"IDLE":        {authed, cmdIdle, false},
+		// QUOTA (RFC 9208, quota.go).
+		"GETQUOTA":     {authed, cmdGetQuota, false},
+		"GETQUOTAROOT": {authed, cmdGetQuotaRoot, false},
+		"SETQUOTA":     {authed, cmdSetQuota, false},
 		// Selected (§6.4).
 		"CHECK":       {stateSelected, cmdNoop, false},
 		"CLOSE":       {stateSelected, cmdClose, false},
@@ -85,6 +89,7 @@ func (s *session) capabilities() string {
 	caps = append(caps, "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
 		"MOVE", "STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "UNSELECT",
 		"UTF8=ACCEPT", "APPENDLIMIT="+strconv.FormatUint(uint64(s.srv.cfg.AppendLimit), 10))
+	caps = append(caps, quotaCaps...)
 	return strings.Join(caps, " ")
 }
 
@@ -106,33 +111,6 @@ func cmdLogout(s *session, _ string) error {
 	s.byeSent.Store(true)
 	s.state = stateLogout
 	s.unselect()
-	return nil
-}
-
-// cmdID answers ID (RFC 2971) with our name; the client's list is read
-// and ignored.
-func cmdID(s *session, _ string) error {
-	if err := s.r.SP(); err != nil {
-		return err
-	}
-	if s.r.Peek() == '(' {
-		n := 0
-		if err := s.r.List(0, func() error {
-			if n++; n > 60 {
-				return bad("ID list too long")
-			}
-			_, _, err := s.r.NString()
-			return err
-		}); err != nil {
-			return err
-		}
-	} else if _, ok, err := s.r.NString(); err != nil || ok {
-		return bad("ID takes a list or NIL")
-	}
-	if err := s.r.End(); err != nil {
-		return err
-	}
-	s.w.Raw(`* ID ("name" "kantorpos")` + "\r\n")
 	return nil
 }
 

@@ -17,7 +17,8 @@
 //     append.go, idle.go, fetch.go (+ section.go for body parts,
 //     envelope.go for ENVELOPE and BODYSTRUCTURE), store.go, copy.go
 //     (COPY, MOVE), expunge.go, search.go, commands.go (CAPABILITY, NOOP,
-//     LOGOUT, ID, STARTTLS, ENABLE, NAMESPACE).
+//     LOGOUT, STARTTLS, ENABLE, NAMESPACE), id.go (ID), quota.go
+//     (GETQUOTA, GETQUOTAROOT, SETQUOTA).
 //   - hub.go and view.go: every session with a mailbox selected has a view
 //     (the UIDs its client knows, in sequence order, and the updates not
 //     yet sent) fed by one shared state per mailbox; one store subscription
@@ -29,7 +30,7 @@
 // and AUTH=LOGIN with SASL-IR, LITERAL+, ID, ENABLE, IDLE, NAMESPACE,
 // UIDPLUS, ESEARCH, SEARCHRES, LIST-EXTENDED, LIST-STATUS, MOVE,
 // STATUS=SIZE, BINARY, CHILDREN, SPECIAL-USE, CREATE-SPECIAL-USE,
-// UNSELECT, UTF8=ACCEPT, APPENDLIMIT.
+// UNSELECT, UTF8=ACCEPT, APPENDLIMIT, QUOTA and QUOTA=RES-STORAGE.
 //
 // The refusal discipline (imapwire): a command is checked as far as its
 // arguments go before a synchronising literal gets "+", and a refused

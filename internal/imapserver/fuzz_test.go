@@ -22,6 +22,8 @@ func FuzzSession(f *testing.F) {
 		"c IDLE\r\nDONE\r\nd CREATE a/b (USE (\\Sent))\r\ne RENAME a z\r\n",
 		"c SEARCH RETURN (SAVE MIN) ALL\r\nd FETCH $ UID\r\n",
 		"c FETCH 4294967295:0 UID\r\n",
+		"c ID (\"name\" {4+}\r\nmutt \"version\" NIL)\r\nd ID NIL\r\n",
+		"c GETQUOTAROOT INBOX\r\nd GETQUOTA \"\"\r\ne SETQUOTA \"\" (STORAGE 1 MESSAGE 2)\r\nf STATUS INBOX (DELETED-STORAGE)\r\n",
 		"c {5}\r\n",
 	} {
 		f.Add(seed)

@@ -80,6 +80,9 @@ func (p *panicCounter) WithGroup(g string) slog.Handler {
 // blobReserve sets the free-space reserve of the blob store (disk-full tests).
 type blobReserve int64
 
+// logTo sends the server's log to a handler (tests of what is logged).
+type logTo struct{ slog.Handler }
+
 // wrapBackend lets a test put a faulty backend in front of the store.
 type wrapBackend func(Backend) Backend
 
@@ -149,6 +152,11 @@ func serveStore(t testing.TB, st *sqlstore.Store, blobs blob.Store, acct store.A
 	var inner slog.Handler = slog.DiscardHandler
 	if os.Getenv("IMAP_TEST_LOG") != "" {
 		inner = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
+	}
+	for _, o := range opts {
+		if h, ok := o.(logTo); ok {
+			inner = h.Handler
+		}
 	}
 	panics := &panicCounter{Handler: inner, n: new(atomic.Int64)}
 	var backend Backend = st

@@ -58,6 +58,9 @@ type Config struct {
 	Parse msgmeta.Limits
 	// FetchBatch is how many messages FETCH loads per store query (default 256).
 	FetchBatch int
+	// Version is the version ID (RFC 2971) answers with; default the
+	// module version of the build, none when unknown.
+	Version string
 }
 
 func (c Config) withDefaults() Config {
@@ -83,6 +86,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FetchBatch <= 0 {
 		c.FetchBatch = 256
+	}
+	if c.Version == "" {
+		c.Version = buildVersion()
 	}
 	return c
 }

@@ -67,6 +67,7 @@ type session struct {
 	sel      *selected
 	byeAfter string // BYE to send once the reply is out
 	changed  bool   // the command changed the selected mailbox
+	idLogged bool   // the client's ID was logged (at INFO once)
 	// scratch holds the start of a message during FETCH (from headerBufs,
 	// returned when the FETCH ends, so that idle sessions hold none).
 	scratch []byte

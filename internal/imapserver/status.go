@@ -60,6 +60,12 @@ func (s *session) writeStatus(mb *store.Mailbox, items []string) error {
 	if err != nil {
 		return s.storeErr("status", err)
 	}
+	var delStorage int64
+	if slices.Contains(items, "DELETED-STORAGE") {
+		if delStorage, err = deletedStorage(s.ctx, s.srv.backend, mb.ID); err != nil {
+			return s.storeErr("status", err)
+		}
+	}
 	s.w.Raw("* STATUS ")
 	s.writeMailboxName(mb.Name)
 	s.w.Raw(" (")
@@ -88,7 +94,9 @@ func (s *session) writeStatus(mb *store.Mailbox, items []string) error {
 			s.w.Number(uint64(max(st.Size, 0)))
 		case "APPENDLIMIT":
 			s.w.Number(uint64(s.srv.cfg.AppendLimit))
-		case "DELETED-STORAGE", "RECENT":
+		case "DELETED-STORAGE":
+			s.w.Number(uint64(delStorage))
+		case "RECENT":
 			s.w.Number(0)
 		}
 	}
