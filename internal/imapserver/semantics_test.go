@@ -48,3 +48,57 @@ func TestInternalDateRange(t *testing.T) {
 		}
 	}
 }
+
+// appendRaw APPENDs a message with a non-synchronising literal.
+func (r *raw) appendRaw(mailbox, msg string) {
+	r.t.Helper()
+	r.ok(fmt.Sprintf("APPEND %s {%d+}\r\n%s", mailbox, len(msg), msg))
+}
+
+// TestEnvelopeGroupsAndRoutes: ENVELOPE reports groups with the start and
+// end markers of RFC 3501 §7.4.2 (empty groups too) and a source route in
+// the adl field.
+func TestEnvelopeGroupsAndRoutes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.rawTLS(t).login()
+	r.appendRaw("INBOX", "From: <@route.example:user@domain.example>\r\n"+
+		"To: group: a@b.example, \"C D\" <c@d.example>;, solo@x.example\r\n"+
+		"Cc: undisclosed-recipients:;\r\n"+
+		"Subject: groups\r\n\r\nbody\r\n")
+	r.ok("SELECT INBOX")
+	u := r.ok("FETCH 1 ENVELOPE")
+	want := `* 1 FETCH (ENVELOPE (NIL "groups" ` +
+		`((NIL "@route.example" "user" "domain.example")) ((NIL "@route.example" "user" "domain.example")) ((NIL "@route.example" "user" "domain.example")) ` +
+		`((NIL NIL "group" NIL)(NIL NIL "a" "b.example")("C D" NIL "c" "d.example")(NIL NIL NIL NIL)(NIL NIL "solo" "x.example")) ` +
+		`((NIL NIL "undisclosed-recipients" NIL)(NIL NIL NIL NIL)) NIL NIL NIL))`
+	if len(u) != 1 || u[0] != want {
+		t.Errorf("ENVELOPE\n got %q\nwant %q", u, want)
+	}
+}
+
+// TestSearchAddressComments: FROM/TO/CC/BCC match the addresses of the
+// envelope, whatever comments the header puts inside them.
+func TestSearchAddressComments(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.rawTLS(t).login()
+	r.appendRaw("INBOX", "From: <user-from (comment)@ (comment) domain.org>\r\n"+
+		"To: <user-to (comment)@ (comment) domain.org>\r\n"+
+		"Cc: <user-cc (comment)@ (comment) domain.org>\r\n"+
+		"Bcc: <user-bcc (comment)@ (comment) domain.org>\r\n"+
+		"Subject: comments\r\n\r\nbody\r\n")
+	r.appendRaw("INBOX", testMsg("other", "body"))
+	r.ok("SELECT INBOX")
+	for _, q := range []string{
+		"FROM user-from@domain.org", "TO user-to@domain.org", "CC user-cc@domain.org", "BCC user-bcc@domain.org",
+		"FROM user-from", "FROM domain.org", "TO USER-TO@DOMAIN.ORG",
+	} {
+		if u := r.ok("SEARCH " + q); len(u) != 1 || u[0] != "* SEARCH 1" {
+			t.Errorf("SEARCH %s = %q, want 1", q, u)
+		}
+	}
+	if u := r.ok("SEARCH FROM bob@ext.test"); len(u) != 1 || u[0] != "* SEARCH 2" {
+		t.Errorf("SEARCH FROM bob = %q", u)
+	}
+}

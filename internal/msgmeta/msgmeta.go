@@ -71,10 +71,11 @@ func Parse(r io.Reader, l Limits) (*store.MessageMeta, error) {
 		h = textproto.Header{}
 	} else {
 		meta.Subject = decodeWords(h.Get("Subject"))
-		meta.From = decodeWords(h.Get("From"))
-		meta.To = decodeWords(h.Get("To"))
-		meta.Cc = decodeWords(h.Get("Cc"))
-		meta.Bcc = decodeWords(h.Get("Bcc"))
+		env := envelopeOf(h)
+		meta.From = searchable(env.From, h.Get("From"))
+		meta.To = searchable(env.To, h.Get("To"))
+		meta.Cc = searchable(env.Cc, h.Get("Cc"))
+		meta.Bcc = searchable(env.Bcc, h.Get("Bcc"))
 		meta.MessageID = strings.TrimSpace(h.Get("Message-Id"))
 		if d, err := mail.ParseDate(strings.TrimSpace(h.Get("Date"))); err == nil {
 			meta.Date = d.UTC()
@@ -176,6 +177,16 @@ func readHeader(br *bufio.Reader, max int) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// searchable is the text SEARCH FROM/TO/CC/BCC look in: the envelope's
+// addresses (RFC 3501 §6.4.4), so that comments and folding in the header
+// do not hide them; the decoded header value when no address parsed.
+func searchable(l []Address, raw string) string {
+	if v := formatAddresses(l); v != "" {
+		return v
+	}
+	return decodeWords(raw)
 }
 
 var wordDecoder = mime.WordDecoder{CharsetReader: message.CharsetReader}
