@@ -102,3 +102,27 @@ func TestSearchAddressComments(t *testing.T) {
 		t.Errorf("SEARCH FROM bob = %q", u)
 	}
 }
+
+// TestSearchSentDateZone: SENTON/SENTBEFORE/SENTSINCE compare the date as
+// written in the Date header, in its own time zone (RFC 9051 §6.4.4), not
+// the date in UTC or in the server's zone.
+func TestSearchSentDateZone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.rawTLS(t).login()
+	r.appendRaw("INBOX", "Date: Tue, 03 Mar 2026 23:30:00 -0500\r\nSubject: late\r\n\r\nx\r\n")  // 4 Mar in UTC
+	r.appendRaw("INBOX", "Date: Wed, 04 Mar 2026 01:00:00 +1400\r\nSubject: early\r\n\r\nx\r\n") // 3 Mar in UTC
+	r.ok("SELECT INBOX")
+	tests := []struct{ query, want string }{
+		{"SENTON 3-Mar-2026", "* SEARCH 1"},
+		{"SENTON 4-Mar-2026", "* SEARCH 2"},
+		{"SENTBEFORE 4-Mar-2026", "* SEARCH 1"},
+		{"SENTSINCE 4-Mar-2026", "* SEARCH 2"},
+		{"SENTSINCE 3-Mar-2026 SENTBEFORE 5-Mar-2026", "* SEARCH 1 2"},
+	}
+	for _, tt := range tests {
+		if u := r.ok("SEARCH " + tt.query); len(u) != 1 || u[0] != tt.want {
+			t.Errorf("SEARCH %s = %q, want %q", tt.query, u, tt.want)
+		}
+	}
+}
