@@ -263,7 +263,7 @@ func toNanos(t time.Time) int64 {
 }
 
 // Message dates (messages.internal_date, blobs.sent_date) are kept in
-// microseconds since 1970 (migration 0005): nanoseconds in an int64 end in
+// microseconds since 1970 (migration 0006): nanoseconds in an int64 end in
 // 2262, and a client may APPEND any date of years 1 to 9999 (RFC 9051
 // date-year is four digits), which must come back as sent.
 
