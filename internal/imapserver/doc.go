@@ -51,10 +51,9 @@
 // Not done yet (issue 17): \Recent (no message is ever recent; SEARCH
 // NEW/RECENT find nothing, STATUS RECENT is 0), pipelining (item 2:
 // commands run one at a time, in order), CONDSTORE/QRESYNC, COMPRESS,
-// MULTIAPPEND; of item 3 the fixes that live in the store and msgmeta
-// (substring SEARCH, SENT* in the Date header's zone, address search with
-// comments, ENVELOPE groups and source routes, INTERNALDATE 1970/9999),
-// BODY[] of binary content re-encoded (today a NUL is sent as a space, so
+// MULTIAPPEND; of item 3 substring SEARCH (SENT*, address search with
+// comments, ENVELOPE groups, INTERNALDATE 1970/9999 are done: msgmeta,
+// the store), BODY[] of binary content re-encoded (today a NUL is sent as a space, so
 // no plain literal carries NUL), CHILDINFO checked against RFC 5258 §4.5;
 // item 5 (the mixed-workload benchmark) and item 6's neomutt and doveadm
 // clients. A view's pending updates are not bounded: a client that sends

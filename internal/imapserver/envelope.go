@@ -84,8 +84,14 @@ func (s *session) writeAddresses(l []msgmeta.Address) {
 	for _, a := range l {
 		s.w.Byte('(')
 		s.text(a.Name)
-		s.w.Raw(" NIL ")
-		s.w.NString(a.Mailbox)
+		s.w.SP()
+		s.w.NString(a.ADL)
+		s.w.SP()
+		if a.IsGroupStart() {
+			s.text(a.Mailbox) // the group's display name (RFC 9051 §7.5.2)
+		} else {
+			s.w.NString(a.Mailbox)
+		}
 		s.w.SP()
 		s.w.NString(a.Host)
 		s.w.Byte(')')

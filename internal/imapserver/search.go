@@ -172,13 +172,15 @@ func (s *session) addKey(c *store.SearchCriteria, k imapwire.SearchKey, byUID bo
 	case "ON":
 		c.Since = latest(c.Since, day(k.Date, loc))
 		c.Before = earliest(c.Before, day(k.Date, loc).AddDate(0, 0, 1))
+	// SENT* compare the Date header's date in its own zone (RFC 9051
+	// §6.4.4), which the store keeps labelled UTC.
 	case "SENTBEFORE":
-		c.SentBefore = earliest(c.SentBefore, day(k.Date, loc))
+		c.SentBefore = earliest(c.SentBefore, day(k.Date, time.UTC))
 	case "SENTSINCE":
-		c.SentSince = latest(c.SentSince, day(k.Date, loc))
+		c.SentSince = latest(c.SentSince, day(k.Date, time.UTC))
 	case "SENTON":
-		c.SentSince = latest(c.SentSince, day(k.Date, loc))
-		c.SentBefore = earliest(c.SentBefore, day(k.Date, loc).AddDate(0, 0, 1))
+		c.SentSince = latest(c.SentSince, day(k.Date, time.UTC))
+		c.SentBefore = earliest(c.SentBefore, day(k.Date, time.UTC).AddDate(0, 0, 1))
 	case "LARGER":
 		c.Larger = max(c.Larger, k.Num)
 	case "SMALLER":

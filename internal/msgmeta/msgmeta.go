@@ -14,6 +14,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // legacy charsets for decoding
@@ -71,13 +72,14 @@ func Parse(r io.Reader, l Limits) (*store.MessageMeta, error) {
 		h = textproto.Header{}
 	} else {
 		meta.Subject = decodeWords(h.Get("Subject"))
-		meta.From = decodeWords(h.Get("From"))
-		meta.To = decodeWords(h.Get("To"))
-		meta.Cc = decodeWords(h.Get("Cc"))
-		meta.Bcc = decodeWords(h.Get("Bcc"))
+		env := envelopeOf(h)
+		meta.From = searchable(env.From, h.Get("From"))
+		meta.To = searchable(env.To, h.Get("To"))
+		meta.Cc = searchable(env.Cc, h.Get("Cc"))
+		meta.Bcc = searchable(env.Bcc, h.Get("Bcc"))
 		meta.MessageID = strings.TrimSpace(h.Get("Message-Id"))
 		if d, err := mail.ParseDate(strings.TrimSpace(h.Get("Date"))); err == nil {
-			meta.Date = d.UTC()
+			meta.Date = asWritten(d)
 		}
 	}
 	w := &walker{textCollector: textCollector{limit: l.MaxText}, parts: l.MaxParts, maxDepth: l.MaxDepth}
@@ -176,6 +178,24 @@ func readHeader(br *bufio.Reader, max int) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// asWritten returns the date and time of d as written in its own zone,
+// labelled UTC: SENTON, SENTBEFORE and SENTSINCE compare the date of the
+// Date header disregarding its time zone (RFC 9051 §6.4.4), so a message
+// sent "Tue, 3 Mar 2026 23:30 -0500" is SENTON 3-Mar-2026.
+func asWritten(d time.Time) time.Time {
+	return time.Date(d.Year(), d.Month(), d.Day(), d.Hour(), d.Minute(), d.Second(), 0, time.UTC)
+}
+
+// searchable is the text SEARCH FROM/TO/CC/BCC look in: the envelope's
+// addresses (RFC 3501 §6.4.4), so that comments and folding in the header
+// do not hide them; the decoded header value when no address parsed.
+func searchable(l []Address, raw string) string {
+	if v := formatAddresses(l); v != "" {
+		return v
+	}
+	return decodeWords(raw)
 }
 
 var wordDecoder = mime.WordDecoder{CharsetReader: message.CharsetReader}

@@ -28,9 +28,11 @@ type Envelope struct {
 	MessageID string    `json:"m,omitempty"`
 }
 
-// Address is one mailbox of an address list.
+// Address is one mailbox of an address list, or a group marker (see
+// IsGroupStart, IsGroupEnd in address.go).
 type Address struct {
 	Name    string `json:"n,omitempty"`
+	ADL     string `json:"a,omitempty"` // source route, "@a,@b" (RFC 5322 §4.4)
 	Mailbox string `json:"m,omitempty"`
 	Host    string `json:"h,omitempty"`
 }
@@ -140,19 +142,7 @@ func addressList(mh mail.Header, k string) []Address {
 	if !mh.Has(k) {
 		return nil
 	}
-	addrs, _ := mh.AddressList(k)
-	var out []Address
-	for _, a := range addrs {
-		if len(out) == maxAddresses {
-			break
-		}
-		mbox, host, ok := strings.Cut(a.Address, "@")
-		if !ok {
-			continue
-		}
-		out = append(out, Address{Name: strings.ToValidUTF8(a.Name, "\uFFFD"), Mailbox: mbox, Host: host})
-	}
-	return out
+	return parseAddressList(mh.Get(k), maxAddresses)
 }
 
 // leafPart fills the fields every part has from its header.

@@ -12,8 +12,11 @@ type SearchCriteria struct {
 	Flags    []string // must have all
 	NotFlags []string // must have none
 
-	Since, Before         time.Time // internal date: >= Since, < Before
-	SentSince, SentBefore time.Time // Date header
+	Since, Before time.Time // internal date: >= Since, < Before
+	// SentSince, SentBefore compare MessageMeta.Date (the Date header as
+	// written, labelled UTC), so they are midnight UTC of the IMAP date; a
+	// message without a Date header is compared by its internal date.
+	SentSince, SentBefore time.Time
 
 	Larger, Smaller int64 // size > Larger, size < Smaller; 0 = unset
 

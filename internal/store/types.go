@@ -108,7 +108,10 @@ type MessageMeta struct {
 	Cc        string
 	Bcc       string
 	MessageID string
-	Date      time.Time // the Date header; zero if absent or unparsable
+	// Date is the date and time of the Date header as written, in its own
+	// time zone but labelled UTC (for SENT*, RFC 9051 §6.4.4); zero if
+	// absent or unparsable.
+	Date time.Time
 	// Header is the raw header section (bounded), for SEARCH HEADER.
 	Header string
 	// Text is the searchable text of the body (bounded), for the full-text index.

@@ -21,7 +21,7 @@ func (s *Store) upsertBlob(t *wtx, ref store.BlobRef, meta *store.MessageMeta, n
 		ON CONFLICT (hash) DO UPDATE SET refs = blobs.refs + excluded.refs
 		RETURNING id, refs`,
 		ref.Hash, ref.Size, n, s.now(), clip(meta.Subject), clip(meta.From), clip(meta.To), clip(meta.Cc), clip(meta.Bcc),
-		clip(meta.MessageID), toNanos(meta.Date), meta.Header, meta.Envelope, meta.BodyStructure).Scan(&id, &refs)
+		clip(meta.MessageID), sentMicros(meta.Date), meta.Header, meta.Envelope, meta.BodyStructure).Scan(&id, &refs)
 	if err != nil {
 		return 0, unavailable("store blob", err)
 	}
@@ -83,7 +83,7 @@ func (s *Store) SetMeta(ctx context.Context, blobHash string, meta *store.Messag
 		if _, err := t.Exec(`UPDATE blobs SET subject = $1, from_h = $2, to_h = $3, cc_h = $4, bcc_h = $5, message_id = $6,
 			sent_date = $7, header = $8, envelope = $9, bodystructure = $10 WHERE id = $11`,
 			clip(meta.Subject), clip(meta.From), clip(meta.To), clip(meta.Cc), clip(meta.Bcc), clip(meta.MessageID),
-			toNanos(meta.Date), meta.Header, meta.Envelope, meta.BodyStructure, id); err != nil {
+			sentMicros(meta.Date), meta.Header, meta.Envelope, meta.BodyStructure, id); err != nil {
 			return unavailable("set meta", err)
 		}
 		if _, err := t.Exec(t.d.ftsDelete, id); err != nil {

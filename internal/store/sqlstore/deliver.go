@@ -50,7 +50,7 @@ func (s *Store) Deliver(ctx context.Context, d *store.Delivery) (store.DeliveryR
 		for _, i := range order {
 			l := d.Local[i]
 			size := int64(len(l.Prefix)) + d.Blob.Size
-			uids, _, err := insertMessages(t, res.Local[i].MailboxID, l.AccountID, []newRow{{blobID, l.Prefix, l.Flags, toNanos(received), size}})
+			uids, _, err := insertMessages(t, res.Local[i].MailboxID, l.AccountID, []newRow{{blobID, l.Prefix, l.Flags, dateMicros(received), size}})
 			if err != nil {
 				return err
 			}

@@ -85,9 +85,9 @@ func (s *Store) FetchMessages(ctx context.Context, mailboxID int64, uids store.U
 			continue
 		}
 		m.Flags = flagList(bits, kw)
-		m.InternalDate = fromNanos(idate)
+		m.InternalDate = fromDateMicros(idate)
 		if opts.Meta {
-			meta.Date = fromNanos(sent)
+			meta.Date = fromSentMicros(sent)
 			m.Meta = &meta
 		}
 		out = append(out, m)
@@ -205,7 +205,7 @@ func (s *Store) Append(ctx context.Context, mailboxID int64, m store.NewMessage)
 		if err := checkQuota(t, accountID, size); err != nil {
 			return err
 		}
-		uids, _, err := insertMessages(t, mailboxID, accountID, []newRow{{blobID, m.Prefix, m.Flags, toNanos(m.InternalDate), size}})
+		uids, _, err := insertMessages(t, mailboxID, accountID, []newRow{{blobID, m.Prefix, m.Flags, dateMicros(m.InternalDate), size}})
 		if err != nil {
 			return err
 		}

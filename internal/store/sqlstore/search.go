@@ -96,17 +96,17 @@ func (b *searchBuilder) criteria(c *store.SearchCriteria) string {
 		add(b.flag(f, false))
 	}
 	if !c.Since.IsZero() {
-		add("m.internal_date >= " + b.arg(toNanos(c.Since)))
+		add("m.internal_date >= " + b.arg(dateMicros(c.Since)))
 	}
 	if !c.Before.IsZero() {
-		add("m.internal_date < " + b.arg(toNanos(c.Before)))
+		add("m.internal_date < " + b.arg(dateMicros(c.Before)))
 	}
 	sent := "CASE WHEN b.sent_date <> 0 THEN b.sent_date ELSE m.internal_date END"
 	if !c.SentSince.IsZero() {
-		add(sent + " >= " + b.arg(toNanos(c.SentSince)))
+		add(sent + " >= " + b.arg(dateMicros(c.SentSince)))
 	}
 	if !c.SentBefore.IsZero() {
-		add(sent + " < " + b.arg(toNanos(c.SentBefore)))
+		add(sent + " < " + b.arg(dateMicros(c.SentBefore)))
 	}
 	if c.Larger > 0 {
 		add("m.size > " + b.arg(c.Larger))

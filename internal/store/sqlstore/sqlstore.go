@@ -262,6 +262,35 @@ func toNanos(t time.Time) int64 {
 	return t.UnixNano()
 }
 
+// Message dates (messages.internal_date, blobs.sent_date) are kept in
+// microseconds since 1970 (migration 0006): nanoseconds in an int64 end in
+// 2262, and a client may APPEND any date of years 1 to 9999 (RFC 9051
+// date-year is four digits), which must come back as sent.
+
+// dateMicros encodes a message date.
+func dateMicros(t time.Time) int64 { return t.UnixMicro() }
+
+// fromDateMicros decodes messages.internal_date: never absent, so 0 is
+// 1970-01-01 00:00:00 UTC.
+func fromDateMicros(n int64) time.Time { return time.UnixMicro(n) }
+
+// sentMicros encodes blobs.sent_date, where 0 means no usable Date header
+// (so a Date of exactly the epoch reads as absent).
+func sentMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// fromSentMicros decodes blobs.sent_date.
+func fromSentMicros(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(n).UTC()
+}
+
 // unavailable marks errors that are temporary for the client.
 func unavailable(op string, err error) error {
 	if err == nil {

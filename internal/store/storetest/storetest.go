@@ -51,6 +51,7 @@ func Run(t *testing.T, f Factory) {
 		{"Quota", testQuota},
 		{"DeleteAccount", testDeleteAccount},
 		{"Search", testSearch},
+		{"DateRange", testDateRange},
 		{"QueueLease", testQueueLease},
 		{"QueueAttempts", testQueueAttempts},
 		{"QueueAdmin", testQueueAdmin},
