@@ -18,7 +18,7 @@
 //     envelope.go for ENVELOPE and BODYSTRUCTURE), store.go, copy.go
 //     (COPY, MOVE), expunge.go, search.go, commands.go (CAPABILITY, NOOP,
 //     LOGOUT, ID, STARTTLS, ENABLE, NAMESPACE).
-//   - hub.go and view.go: every session with a mailbox selected has a view
+//   - hub.go, view.go and recent.go: every session with a mailbox selected has a view
 //     (the UIDs its client knows, in sequence order, and the updates not
 //     yet sent) fed by one shared state per mailbox; one store subscription
 //     feeds them all: a change by anyone (SMTP delivery, POP3, another IMAP
@@ -47,8 +47,10 @@
 // (cluster mode) sessions still ask after every command, since another
 // node's notification may come after the client's next command.
 //
-// Not done yet (issue 17): \Recent (no message is ever recent; SEARCH
-// NEW/RECENT find nothing, STATUS RECENT is 0), pipelining (item 2:
+// \Recent (recent.go): exactly one session sees a new message as recent;
+// the claims are kept in the hub, in memory (one set per node).
+//
+// Not done yet (issue 17): pipelining (item 2:
 // commands run one at a time, in order), CONDSTORE/QRESYNC, COMPRESS,
 // MULTIAPPEND; of item 3 the fixes that live in the store and msgmeta
 // (substring SEARCH, SENT* in the Date header's zone, address search with

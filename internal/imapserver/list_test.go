@@ -142,7 +142,7 @@ func TestStatus(t *testing.T) {
 	r := e.rawTLS(t).login()
 	u := r.ok("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE RECENT APPENDLIMIT)")
 	want := "* STATUS INBOX (MESSAGES 2 UIDNEXT 3 UIDVALIDITY " + itoa(int(inbox.UIDValidity)) + " UNSEEN 1 DELETED 1 SIZE "
-	if len(u) != 1 || !strings.HasPrefix(u[0], want) || !strings.HasSuffix(u[0], "RECENT 0)") || !strings.Contains(u[0], "APPENDLIMIT 52428800") {
+	if len(u) != 1 || !strings.HasPrefix(u[0], want) || !strings.HasSuffix(u[0], "RECENT 2)") || !strings.Contains(u[0], "APPENDLIMIT 52428800") {
 		t.Fatalf("STATUS: %q", u)
 	}
 	if _, tagged := r.cmd("STATUS Nope (MESSAGES)"); !strings.HasPrefix(tagged, "NO [NONEXISTENT]") {

@@ -60,6 +60,12 @@ func (s *session) writeStatus(mb *store.Mailbox, items []string) error {
 	if err != nil {
 		return s.storeErr("status", err)
 	}
+	recent := 0
+	if slices.Contains(items, "RECENT") {
+		if recent, err = s.recentCount(s.ctx, mb.ID, st.UIDNext); err != nil {
+			return s.storeErr("status", err)
+		}
+	}
 	s.w.Raw("* STATUS ")
 	s.writeMailboxName(mb.Name)
 	s.w.Raw(" (")
@@ -88,7 +94,9 @@ func (s *session) writeStatus(mb *store.Mailbox, items []string) error {
 			s.w.Number(uint64(max(st.Size, 0)))
 		case "APPENDLIMIT":
 			s.w.Number(uint64(s.srv.cfg.AppendLimit))
-		case "DELETED-STORAGE", "RECENT":
+		case "RECENT":
+			s.w.Number(uint64(recent))
+		case "DELETED-STORAGE":
 			s.w.Number(0)
 		}
 	}
