@@ -47,6 +47,9 @@
 // (cluster mode) sessions still ask after every command, since another
 // node's notification may come after the client's next command.
 //
+// Binary content APPENDed as literal8 is stored with its NUL-carrying parts
+// base64-encoded (binary.go, RFC 3516 §4.3).
+//
 // \Recent (recent.go): exactly one session sees a new message as recent;
 // the claims are kept in the hub, in memory (one set per node).
 //
@@ -55,8 +58,7 @@
 // MULTIAPPEND; of item 3 the fixes that live in the store and msgmeta
 // (substring SEARCH, SENT* in the Date header's zone, address search with
 // comments, ENVELOPE groups and source routes, INTERNALDATE 1970/9999),
-// BODY[] of binary content re-encoded (today a NUL is sent as a space, so
-// no plain literal carries NUL), CHILDINFO checked against RFC 5258 §4.5;
+// CHILDINFO checked against RFC 5258 §4.5;
 // item 5 (the mixed-workload benchmark) and item 6's neomutt and doveadm
 // clients. A view's pending updates are not bounded: a client that sends
 // nothing (and is not in IDLE) while its mailbox changes a lot collects
