@@ -40,7 +40,10 @@
 // Done of issue 17 item 3: new keywords are announced in FLAGS before a
 // FETCH carries them (announceKeywords), MOVE/COPY into the selected
 // mailbox itself, LSUB's \Noselect parents and \NonExistent without
-// \Noselect for a deleted subscribed mailbox. Item 4 is done for a single
+// \Noselect for a deleted subscribed mailbox, CHILDINFO as RFC 5258 §3.5
+// and §4.5 have it (RECURSIVEMATCH only, for a subscribed descendant that
+// is not listed itself), LIST patterns that are not valid modified UTF-7
+// matched literally against the encoded names. Item 4 is done for a single
 // node: a selected session asks the store for changes only when the broker
 // reported one (the hub's hook on the subscription runs inside Publish, so
 // a committed change is noted before its writer returns); on PostgreSQL
@@ -57,8 +60,7 @@
 // commands run one at a time, in order), CONDSTORE/QRESYNC, COMPRESS,
 // MULTIAPPEND; of item 3 the fixes that live in the store and msgmeta
 // (substring SEARCH, SENT* in the Date header's zone, address search with
-// comments, ENVELOPE groups and source routes, INTERNALDATE 1970/9999),
-// CHILDINFO checked against RFC 5258 §4.5;
+// comments, ENVELOPE groups and source routes, INTERNALDATE 1970/9999);
 // item 5 (the mixed-workload benchmark) and item 6's neomutt and doveadm
 // clients. A view's pending updates are not bounded: a client that sends
 // nothing (and is not in IDLE) while its mailbox changes a lot collects
