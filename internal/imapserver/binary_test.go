@@ -85,6 +85,14 @@ func TestBinaryAppendReencoded(t *testing.T) {
 			t.Fatalf("message %d: sizes %q (BODY[] is %d octets)", tt.seq, u, len(body))
 		}
 	}
+	// BINARY[] decodes every part: the single-part message comes back as
+	// it was sent, the multipart one with its binary part as sent.
+	if kind, whole := r.fetchLiteral("FETCH 2 BINARY.PEEK[]"); kind != "~{" || string(whole) != single {
+		t.Fatalf("BINARY[] of the single-part message as %q: %q", kind, whole)
+	}
+	if kind, whole := r.fetchLiteral("FETCH 1 BINARY.PEEK[]"); kind != "~{" || !bytes.Contains(whole, []byte("Content-Transfer-Encoding: binary\r\n\r\n"+content+"\r\n--B--")) {
+		t.Fatalf("BINARY[] of the multipart message as %q: %q", kind, whole)
+	}
 	// The text part is left as it was.
 	if _, text := r.fetchLiteral("FETCH 1 BODY.PEEK[1]"); string(text) != "hello" {
 		t.Fatalf("BODY[1] = %q", text)
@@ -113,8 +121,8 @@ func TestReencodeBinary(t *testing.T) {
 	}
 }
 
-// FuzzReencodeBinary: any message is re-encoded without a panic, and one
-// without NUL is left as it is.
+// FuzzReencodeBinary: any message is re-encoded (and decoded for BINARY[])
+// without a panic; one without NUL (with nothing encoded) is left as it is.
 func FuzzReencodeBinary(f *testing.F) {
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n\r\na\x00\r\n--B--\r\n"))
 	f.Add([]byte("Content-Type: message/rfc822\r\n\r\nContent-Type: multipart/x; boundary=\"\"\r\n\r\n\x00"))
@@ -122,6 +130,10 @@ func FuzzReencodeBinary(f *testing.F) {
 		got := reencodeBinary(msg)
 		if bytes.IndexByte(msg, 0) < 0 && !bytes.Equal(got, msg) {
 			t.Fatalf("changed a message without NUL: %q → %q", msg, got)
+		}
+		low := bytes.ToLower(msg)
+		if dec := decodeMessage(msg); !bytes.Contains(low, []byte("base64")) && !bytes.Contains(low, []byte("quoted-printable")) && !bytes.Equal(dec, msg) {
+			t.Fatalf("BINARY[] changed a message with nothing to decode: %q → %q", msg, dec)
 		}
 	})
 }
