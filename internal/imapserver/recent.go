@@ -135,3 +135,15 @@ func (v *view) recentUIDs() []uint32 {
 	slices.Sort(out)
 	return out
 }
+
+// noRecent stops telling of \Recent (IMAP4rev2 enabled while selected:
+// RFC 9051 has no \Recent).
+func (s *session) noRecent() {
+	if s.sel == nil {
+		return
+	}
+	v := s.sel.view
+	v.box.mu.Lock()
+	v.sendRecent = false
+	v.box.mu.Unlock()
+}

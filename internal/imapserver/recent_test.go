@@ -94,3 +94,23 @@ func TestRecentOneSession(t *testing.T) {
 		t.Fatalf("SELECT after everyone left and a delivery: %q", u)
 	}
 }
+
+// IMAP4rev2 has no \Recent: a session that enables it is not told of it,
+// even when it enables it with the mailbox selected.
+func TestRecentNotForIMAP4rev2(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.deliver(t, "", testMsg("one", "x"))
+	r := e.rawTLS(t).login()
+	if u := r.ok("SELECT INBOX"); !slices.Contains(u, "* 1 RECENT") {
+		t.Fatalf("IMAP4rev1 SELECT: %q", u)
+	}
+	r.ok("ENABLE IMAP4rev2")
+	if u := r.ok("FETCH 1 FLAGS"); !slices.Contains(u, "* 1 FETCH (FLAGS ())") {
+		t.Fatalf("FETCH FLAGS after ENABLE IMAP4rev2: %q", u)
+	}
+	e.deliver(t, "", testMsg("two", "y"))
+	if u := r.ok("NOOP"); !slices.Contains(u, "* 2 EXISTS") || contains(u, "RECENT") {
+		t.Fatalf("NOOP after a delivery: %q", u)
+	}
+}

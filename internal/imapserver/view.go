@@ -16,13 +16,13 @@ import (
 type view struct {
 	box    *mailboxState
 	notify chan struct{} // poked when pending grows (IDLE)
-	// claims: selected read-write, so it claims \Recent (recent.go);
-	// sendRecent: an IMAP4rev1 client, told of \Recent.
-	claims, sendRecent bool
+	// claims: selected read-write, so it claims \Recent (recent.go).
+	claims bool
 	// Guarded by box.mu:
-	uids    []uint32
-	pending []update
-	recent  map[uint32]struct{} // UIDs recent to this session, all in uids
+	sendRecent bool // an IMAP4rev1 client, told of \Recent
+	uids       []uint32
+	pending    []update
+	recent     map[uint32]struct{} // UIDs recent to this session, all in uids
 }
 
 type updateKind uint8
