@@ -78,6 +78,20 @@ func cmdAppend(s *session, _ string) error {
 	if err != nil {
 		return err
 	}
+	var src io.Reader = lr
+	size := lit.Size
+	if lit.Binary && lit.Size <= s.srv.cfg.BinaryConvertLimit {
+		// Binary content is re-encoded before it is stored (binary.go).
+		b, err := io.ReadAll(io.LimitReader(lr, lit.Size))
+		if rerr := s.r.Err(); rerr != nil {
+			return rerr // the client went away mid-literal
+		}
+		if err != nil {
+			return err
+		}
+		b = reencodeBinary(b)
+		src, size = bytes.NewReader(b), int64(len(b))
+	}
 
 	// Parse while writing: the parser reads a pipe fed by the copy.
 	pr, pw := io.Pipe()
@@ -88,17 +102,14 @@ func cmdAppend(s *session, _ string) error {
 	done := make(chan parsed, 1)
 	go func() {
 		l := s.srv.cfg.Parse
-		l.MaxParse = max(l.MaxParse, lit.Size+1)
+		l.MaxParse = max(l.MaxParse, size+1)
 		meta, err := msgmeta.Parse(pr, l)
 		io.Copy(io.Discard, pr) // whatever the parser left
 		done <- parsed{meta, err}
 	}()
 	var nul nulDetector
-	dst := io.MultiWriter(w, pw)
-	if !lit.Binary {
-		dst = io.MultiWriter(w, pw, &nul)
-	}
-	_, err = io.Copy(dst, lr)
+	dst := io.MultiWriter(w, pw, &nul)
+	_, err = io.Copy(dst, src)
 	pw.CloseWithError(err)
 	p := <-done
 	if rerr := s.r.Err(); rerr != nil {
@@ -113,10 +124,13 @@ func cmdAppend(s *session, _ string) error {
 	if err := s.r.End(); err != nil {
 		return err // (MULTIAPPEND is not offered)
 	}
-	if nul {
+	if bool(nul) && !lit.Binary {
 		// RFC 9051 §4.3: a literal carries no NUL; binary content comes as
 		// literal8 (RFC 3516 §4.4).
 		return bad("NUL in a literal: send binary content as a literal8 (~{n})")
+	}
+	if bool(nul) && lit.Size > s.srv.cfg.BinaryConvertLimit {
+		return no("LIMIT", "Binary content with NUL over the conversion limit: send it base64-encoded")
 	}
 	if p.err != nil {
 		return s.storeErr("append: parse", p.err)

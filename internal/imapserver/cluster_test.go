@@ -31,6 +31,8 @@ func TestClusterTwoNodes(t *testing.T) {
 	n1 := serveStore(t, st1, st1.Blobs(), acct)
 	n2 := serveStore(t, st2, st2.Blobs(), acct)
 
+	// The delivery comes while this session has INBOX selected: it is
+	// recent to it (each node keeps its own \Recent claims).
 	idle := n2.rawTLS(t).login()
 	idle.ok("SELECT INBOX")
 	idle.write("i IDLE\r\n")
@@ -45,7 +47,7 @@ func TestClusterTwoNodes(t *testing.T) {
 	a := n1.rawTLS(t).login()
 	a.ok("SELECT INBOX")
 	a.ok(`STORE 1 +FLAGS (\Flagged)`)
-	if u := idle.ok("NOOP"); !contains(u, `* 1 FETCH (UID 1 FLAGS (\Flagged))`) {
+	if u := idle.ok("NOOP"); !contains(u, `* 1 FETCH (UID 1 FLAGS (\Flagged \Recent))`) {
 		t.Fatalf("flags from node 1 on node 2: %q", u)
 	}
 	a.ok("MOVE 1 Archive")

@@ -162,6 +162,7 @@ func cmdEnable(s *session, _ string) error {
 		case "IMAP4REV2":
 			if !s.rev2 {
 				s.rev2 = true
+				s.noRecent()
 				enabled = append(enabled, "IMAP4rev2")
 			}
 		case "UTF8=ACCEPT":

@@ -19,7 +19,7 @@
 //     (COPY, MOVE), expunge.go, search.go, commands.go (CAPABILITY, NOOP,
 //     LOGOUT, STARTTLS, ENABLE, NAMESPACE), id.go (ID), quota.go
 //     (GETQUOTA, GETQUOTAROOT, SETQUOTA).
-//   - hub.go and view.go: every session with a mailbox selected has a view
+//   - hub.go, view.go and recent.go: every session with a mailbox selected has a view
 //     (the UIDs its client knows, in sequence order, and the updates not
 //     yet sent) fed by one shared state per mailbox; one store subscription
 //     feeds them all: a change by anyone (SMTP delivery, POP3, another IMAP
@@ -41,20 +41,27 @@
 // Done of issue 17 item 3: new keywords are announced in FLAGS before a
 // FETCH carries them (announceKeywords), MOVE/COPY into the selected
 // mailbox itself, LSUB's \Noselect parents and \NonExistent without
-// \Noselect for a deleted subscribed mailbox. Item 4 is done for a single
+// \Noselect for a deleted subscribed mailbox, CHILDINFO as RFC 5258 §3.5
+// and §4.5 have it (RECURSIVEMATCH only, for a subscribed descendant that
+// is not listed itself), LIST patterns that are not valid modified UTF-7
+// matched literally against the encoded names. Item 4 is done for a single
 // node: a selected session asks the store for changes only when the broker
 // reported one (the hub's hook on the subscription runs inside Publish, so
 // a committed change is noted before its writer returns); on PostgreSQL
 // (cluster mode) sessions still ask after every command, since another
 // node's notification may come after the client's next command.
 //
-// Not done yet (issue 17): \Recent (no message is ever recent; SEARCH
-// NEW/RECENT find nothing, STATUS RECENT is 0), pipelining (item 2:
+// Binary content APPENDed as literal8 is stored with its NUL-carrying parts
+// base64-encoded (binary.go, RFC 3516 §4.3).
+//
+// \Recent (recent.go): exactly one session sees a new message as recent;
+// the claims are kept in the hub, in memory (one set per node).
+//
+// Not done yet (issue 17): pipelining (item 2:
 // commands run one at a time, in order), CONDSTORE/QRESYNC, COMPRESS,
 // MULTIAPPEND; of item 3 substring SEARCH (SENT*, address search with
-// comments, ENVELOPE groups, INTERNALDATE 1970/9999 are done: msgmeta,
-// the store), BODY[] of binary content re-encoded (today a NUL is sent as a space, so
-// no plain literal carries NUL), CHILDINFO checked against RFC 5258 §4.5;
+// comments, ENVELOPE groups, INTERNALDATE 1970/9999, \Recent, CHILDINFO and
+// binary re-encoding are done);
 // item 5 (the mixed-workload benchmark) and item 6's neomutt and doveadm
 // clients. A view's pending updates are not bounded: a client that sends
 // nothing (and is not in IDLE) while its mailbox changes a lot collects

@@ -175,7 +175,7 @@ func (s *session) fetchOne(seq uint32, m *store.Message, atts []imapwire.FetchAt
 			w.Raw("UID ").Number(uint64(m.UID))
 		case "FLAGS":
 			w.Raw("FLAGS ")
-			writeFlags(w, m.Flags)
+			writeFlags(w, s.sel.view.flagsOf(m.UID, m.Flags))
 			flagsDone = true
 		case "INTERNALDATE":
 			w.Raw("INTERNALDATE ").DateTime(m.InternalDate)
@@ -251,7 +251,7 @@ func (s *session) fetchOne(seq uint32, m *store.Message, atts []imapwire.FetchAt
 	}
 	if seenNow && !flagsDone {
 		w.Raw(" FLAGS ")
-		writeFlags(w, m.Flags)
+		writeFlags(w, s.sel.view.flagsOf(m.UID, m.Flags))
 	}
 	w.Raw(")\r\n")
 	if err := w.Err(); err != nil {

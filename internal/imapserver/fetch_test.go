@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ func TestFetchItems(t *testing.T) {
 		t.Fatalf("fetch: %v %d", err, len(msgs))
 	}
 	m := msgs[0]
-	if m.UID != 1 || m.RFC822Size != int64(len(mimeMsg)) || m.InternalDate.IsZero() || len(m.Flags) != 0 {
+	if m.UID != 1 || m.RFC822Size != int64(len(mimeMsg)) || m.InternalDate.IsZero() || !slices.Equal(m.Flags, []imap.Flag{`\Recent`}) {
 		t.Fatalf("uid %d size %d (want %d) date %v flags %v", m.UID, m.RFC822Size, len(mimeMsg), m.InternalDate, m.Flags)
 	}
 	env := m.Envelope
@@ -98,7 +99,7 @@ func TestFetchSeen(t *testing.T) {
 	}
 	// BODY[] sets it and reports FLAGS with the data.
 	u = r.ok("FETCH 1 BODY[TEXT]")
-	if !contains(u, `FLAGS (\Seen)`) {
+	if !contains(u, `FLAGS (\Seen \Recent)`) {
 		t.Fatalf("BODY[TEXT]: %q", u)
 	}
 	// The other session learns of it as FETCH FLAGS; this one is not told twice.

@@ -23,12 +23,13 @@ type hub struct {
 	sub     *store.Subscription
 	done    chan struct{}
 
-	mu    sync.Mutex
-	boxes map[int64]*mailboxState
+	mu     sync.Mutex
+	boxes  map[int64]*mailboxState
+	recent map[int64]uint32 // \Recent claim marks of mailboxes not open (recent.go)
 }
 
 func newHub(ctx context.Context, b Backend, log *slog.Logger) *hub {
-	h := &hub{ctx: ctx, backend: b, log: log, sub: b.Subscribe(), done: make(chan struct{}), boxes: map[int64]*mailboxState{}}
+	h := &hub{ctx: ctx, backend: b, log: log, sub: b.Subscribe(), done: make(chan struct{}), boxes: map[int64]*mailboxState{}, recent: map[int64]uint32{}}
 	h.sub.SetHook(h.apply)
 	go h.run()
 	return h
@@ -78,7 +79,7 @@ func (h *hub) open(ctx context.Context, mailboxID int64) (*mailboxState, error) 
 	h.mu.Lock()
 	b := h.boxes[mailboxID]
 	if b == nil {
-		b = &mailboxState{id: mailboxID, hub: h, kickc: make(chan struct{}, 1), quit: make(chan struct{})}
+		b = &mailboxState{id: mailboxID, hub: h, kickc: make(chan struct{}, 1), quit: make(chan struct{}), recentUpTo: h.recent[mailboxID]}
 		h.boxes[mailboxID] = b
 	}
 	b.refs++
@@ -95,6 +96,7 @@ func (h *hub) release(b *mailboxState) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if b.refs--; b.refs == 0 {
+		h.keepRecentMarkLocked(b)
 		delete(h.boxes, b.id)
 		close(b.quit)
 	}
@@ -123,6 +125,9 @@ type mailboxState struct {
 	// sync that sees the change before that session does keeps the FETCH
 	// FLAGS update from it (it tells its client itself).
 	changing map[uint32]*view
+	// recentUpTo is the \Recent claim mark: every UID above it is still
+	// unclaimed (recent.go).
+	recentUpTo uint32
 
 	news   atomic.Bool // a notification came since the last sync began
 	syncMu sync.Mutex  // one sync at a time
@@ -272,7 +277,7 @@ func (b *mailboxState) syncLocked(ctx context.Context, o *own) error {
 			continue // older than our newest: cannot be new (UIDs ascend); already gone
 		}
 		b.uids = append(b.uids, st.UID)
-		b.queue(update{kind: updExists, uid: st.UID}, nil)
+		b.queueArrival(st.UID)
 	}
 	b.uidNext = max(b.uidNext, ch.UIDNext)
 	b.modseq = max(b.modseq, ch.HighestModSeq)

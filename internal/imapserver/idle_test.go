@@ -28,7 +28,7 @@ func TestIdleDelivery(t *testing.T) {
 	other := e.rawTLS(t).login()
 	other.ok("SELECT INBOX")
 	other.ok(`STORE 1 +FLAGS (\Deleted)`)
-	r.expectUntagged(`* 1 FETCH (UID 1 FLAGS (\Deleted))`, 5*time.Second)
+	r.expectUntagged(`* 1 FETCH (UID 1 FLAGS (\Deleted \Recent))`, 5*time.Second)
 	other.ok("EXPUNGE")
 	r.expectUntagged("* 1 EXPUNGE", 5*time.Second)
 	r.write("DONE\r\n")

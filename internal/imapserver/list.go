@@ -142,16 +142,36 @@ func cmdList(s *session, _ string) error {
 	return s.list(ref, patterns, o)
 }
 
-// listRef reads LIST's reference name (a mailbox name, not checked).
+// listRef reads LIST's reference name (a mailbox name, not checked; it
+// is decoded with the patterns, in list).
 func (s *session) listRef() (string, error) {
-	raw, err := s.r.AString()
-	if err != nil {
-		return "", err
+	return s.r.AString()
+}
+
+// listPattern is a reference and a pattern as list matches them: decoded
+// from modified UTF-7, or, when one of them is not valid modified UTF-7,
+// as sent (literal), to be matched against the names as the client sees
+// them, encoded (issue 17).
+type listPattern struct {
+	ref, pattern string
+	literal      bool
+}
+
+func (s *session) listPatterns(rawRef string, rawPatterns []string) []listPattern {
+	ref, refErr := imapwire.DecodeMailbox(rawRef, s.utf8)
+	if rawRef == "" {
+		ref, refErr = "", nil
 	}
-	if d, err := imapwire.DecodeMailbox(raw, s.utf8); err == nil {
-		return d, nil
+	out := make([]listPattern, len(rawPatterns))
+	for i, p := range rawPatterns {
+		d, err := imapwire.DecodeMailbox(p, s.utf8)
+		if err != nil || refErr != nil {
+			out[i] = listPattern{ref: rawRef, pattern: p, literal: true}
+			continue
+		}
+		out[i] = listPattern{ref: ref, pattern: d}
 	}
-	return raw, nil // not modified UTF-7: matched literally
+	return out
 }
 
 // listEntry is a name LIST may report: a mailbox, or a parent or
@@ -161,19 +181,17 @@ type listEntry struct {
 	mb         *store.Mailbox
 	subscribed bool
 	children   bool
-	subChild   bool // a descendant is subscribed (RECURSIVEMATCH)
+	subChild   bool // a descendant is subscribed (LSUB's \Noselect parents)
+	// subHidden: a subscribed descendant does not match the patterns, so
+	// RECURSIVEMATCH reports it as CHILDINFO here (RFC 5258 §3.5, §4.5).
+	subHidden bool
 }
 
 // list writes the LIST or LSUB responses. \HasChildren/\HasNoChildren and
 // special-use attributes are always returned: clients rely on them.
-func (s *session) list(ref string, rawPatterns []string, o *listOptions) error {
-	patterns := make([]string, len(rawPatterns))
-	for i, p := range rawPatterns {
-		patterns[i] = p
-		if d, err := imapwire.DecodeMailbox(p, s.utf8); err == nil {
-			patterns[i] = d
-		}
-	}
+func (s *session) list(rawRef string, rawPatterns []string, o *listOptions) error {
+	patterns := s.listPatterns(rawRef, rawPatterns)
+	match := func(name string) bool { return matchAny(name, patterns, s.utf8) }
 	mbs, err := s.srv.backend.Mailboxes(s.ctx, s.account.AccountID)
 	if err != nil {
 		return s.storeErr("list", err)
@@ -199,11 +217,15 @@ func (s *session) list(ref string, rawPatterns []string, o *listOptions) error {
 	}
 	for name, e := range entries {
 		parts := strings.Split(name, sep)
+		hidden := e.subscribed && o.selRecursive && !match(name)
 		for i := 1; i < len(parts); i++ {
 			p := get(strings.Join(parts[:i], sep))
 			p.children = true
 			if e.subscribed {
 				p.subChild = true
+			}
+			if hidden {
+				p.subHidden = true
 			}
 		}
 	}
@@ -223,7 +245,7 @@ func (s *session) list(ref string, rawPatterns []string, o *listOptions) error {
 	}
 	for _, name := range names {
 		e := entries[name]
-		if !matchAny(name, ref, patterns) {
+		if !match(name) {
 			continue
 		}
 		var attrs []string
@@ -234,11 +256,8 @@ func (s *session) list(ref string, rawPatterns []string, o *listOptions) error {
 			// RFC 3501 §6.3.9: a parent hidden by "%" whose child is
 			// subscribed is listed with \Noselect.
 			lsubParent = true
-		case o.selSubscribed && !e.subscribed:
-			if !(o.selRecursive && e.subChild) {
-				continue
-			}
-			extra = `(CHILDINFO ("SUBSCRIBED"))`
+		case o.selSubscribed && !e.subscribed && !e.subHidden:
+			continue
 		case o.selSpecialUse && (e.mb == nil || e.mb.SpecialUse == ""):
 			continue
 		case e.mb == nil && !e.children && !o.selSubscribed:
@@ -264,6 +283,11 @@ func (s *session) list(ref string, rawPatterns []string, o *listOptions) error {
 		if e.mb != nil && e.mb.SpecialUse != "" {
 			attrs = append(attrs, e.mb.SpecialUse)
 		}
+		if o.selSubscribed && e.subHidden {
+			// RFC 5258 §3.5: only with RECURSIVEMATCH (subHidden needs it),
+			// for a subscribed descendant that is not listed itself.
+			extra = `("CHILDINFO" ("SUBSCRIBED"))`
+		}
 		s.writeList(kind, name, attrs, extra)
 		if o.retStatus != nil && e.mb != nil {
 			if err := s.writeStatus(e.mb, o.retStatus); err != nil {
@@ -274,9 +298,9 @@ func (s *session) list(ref string, rawPatterns []string, o *listOptions) error {
 	return nil
 }
 
-func hasPercent(patterns []string) bool {
+func hasPercent(patterns []listPattern) bool {
 	for _, p := range patterns {
-		if strings.Contains(p, "%") {
+		if strings.Contains(p.pattern, "%") {
 			return true
 		}
 	}
@@ -284,14 +308,19 @@ func hasPercent(patterns []string) bool {
 }
 
 // matchAny reports whether a name matches one of the LIST patterns; INBOX
-// matches case-insensitively (RFC 9051 §5.1).
-func matchAny(name, ref string, patterns []string) bool {
+// matches case-insensitively (RFC 9051 §5.1). A literal pattern (not valid
+// modified UTF-7) is matched against the name as the client sees it.
+func matchAny(name string, patterns []listPattern, utf8 bool) bool {
 	for _, p := range patterns {
-		if matchList(name, ref, p) {
+		n := name
+		if p.literal && !utf8 {
+			n = imapwire.EncodeUTF7(name)
+		}
+		if matchList(n, p.ref, p.pattern) {
 			return true
 		}
 		if store.IsInbox(name) || strings.HasPrefix(name, store.Inbox+sep) {
-			if matchList(name, store.CanonicalName(ref), store.CanonicalName(p)) {
+			if matchList(n, store.CanonicalName(p.ref), store.CanonicalName(p.pattern)) {
 				return true
 			}
 		}

@@ -56,7 +56,7 @@ func TestList(t *testing.T) {
 	if u := r.ok(`LIST (SUBSCRIBED) "" "Projects*"`); len(u) != 1 || !strings.Contains(u[0], `\Subscribed`) {
 		t.Errorf("LIST (SUBSCRIBED): %q", u)
 	}
-	if u := r.ok(`LIST (SUBSCRIBED RECURSIVEMATCH) "" "P%"`); len(u) != 1 || !strings.Contains(u[0], `"Projects" (CHILDINFO ("SUBSCRIBED"))`) {
+	if u := r.ok(`LIST (SUBSCRIBED RECURSIVEMATCH) "" "P%"`); len(u) != 1 || !strings.Contains(u[0], `"Projects" ("CHILDINFO" ("SUBSCRIBED"))`) {
 		t.Errorf("RECURSIVEMATCH: %q", u)
 	}
 	r.ok("UNSUBSCRIBE Projects/2026")
@@ -142,7 +142,7 @@ func TestStatus(t *testing.T) {
 	r := e.rawTLS(t).login()
 	u := r.ok("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE RECENT APPENDLIMIT)")
 	want := "* STATUS INBOX (MESSAGES 2 UIDNEXT 3 UIDVALIDITY " + itoa(int(inbox.UIDValidity)) + " UNSEEN 1 DELETED 1 SIZE "
-	if len(u) != 1 || !strings.HasPrefix(u[0], want) || !strings.HasSuffix(u[0], "RECENT 0)") || !strings.Contains(u[0], "APPENDLIMIT 52428800") {
+	if len(u) != 1 || !strings.HasPrefix(u[0], want) || !strings.HasSuffix(u[0], "RECENT 2)") || !strings.Contains(u[0], "APPENDLIMIT 52428800") {
 		t.Fatalf("STATUS: %q", u)
 	}
 	if _, tagged := r.cmd("STATUS Nope (MESSAGES)"); !strings.HasPrefix(tagged, "NO [NONEXISTENT]") {
@@ -172,5 +172,81 @@ func TestLsubParentsAndDeletedSubscriptions(t *testing.T) {
 	u := r.ok(`LIST (SUBSCRIBED) "" gone`)
 	if len(u) != 1 || !strings.Contains(u[0], `\NonExistent`) || strings.Contains(u[0], `\Noselect`) {
 		t.Errorf("deleted subscribed mailbox: %q", u)
+	}
+}
+
+// CHILDINFO (RFC 5258 §3.5, §4.5): with RECURSIVEMATCH only, on a parent
+// whose subscribed descendant is not listed itself (it does not match the
+// pattern), whether the parent is subscribed or not (issue 17).
+func TestListChildInfo(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.rawTLS(t).login()
+	for _, c := range []string{"CREATE T7/T7", "CREATE T8/T8", "CREATE T8/T9", "CREATE S/Sub",
+		"SUBSCRIBE T7/T7", "SUBSCRIBE T8/T8", "SUBSCRIBE T8/T9", "SUBSCRIBE S", "SUBSCRIBE S/Sub"} {
+		r.ok(c)
+	}
+	childInfo := `("CHILDINFO" ("SUBSCRIBED"))`
+	tests := []struct {
+		cmd       string
+		want, ban []string
+	}{
+		// T7/T7 is listed itself: T7 is not.
+		{`LIST (SUBSCRIBED RECURSIVEMATCH) "" "*T7"`, []string{`* LIST (\HasNoChildren \Subscribed) "/" "T7/T7"`}, []string{`"T7"`}},
+		// T8/T9 does not match: T8 tells of it.
+		{`LIST (SUBSCRIBED RECURSIVEMATCH) "" "*T8"`, []string{`* LIST (\HasChildren) "/" "T8" ` + childInfo, `"T8/T8"`}, []string{`"T8/T9"`}},
+		{`LIST (SUBSCRIBED RECURSIVEMATCH) "" "%" RETURN (CHILDREN)`, []string{`* LIST (\HasChildren) "/" "T7" ` + childInfo,
+			`* LIST (\HasChildren) "/" "T8" ` + childInfo, `* LIST (\HasChildren \Subscribed) "/" "S" ` + childInfo}, []string{`"T8/T8"`}},
+		{`LIST (SUBSCRIBED RECURSIVEMATCH) "" ("T8" "T8/T8" "T8/T9")`, []string{`"T8/T8"`, `"T8/T9"`}, []string{`"T8"`}},
+		// Without RECURSIVEMATCH: no CHILDINFO, unsubscribed parents not listed.
+		{`LIST (SUBSCRIBED) "" "%" RETURN (CHILDREN)`, []string{`* LIST (\HasChildren \Subscribed) "/" "S"`}, []string{"CHILDINFO", `"T7"`, `"T8"`}},
+	}
+	for _, tt := range tests {
+		u := r.ok(tt.cmd)
+		for _, w := range tt.want {
+			if !contains(u, w) {
+				t.Errorf("%s: missing %q in %q", tt.cmd, w, u)
+			}
+		}
+		for _, b := range tt.ban {
+			if contains(u, b) {
+				t.Errorf("%s: unexpected %q in %q", tt.cmd, b, u)
+			}
+		}
+	}
+}
+
+// A pattern or reference that is not valid modified UTF-7 is matched
+// literally against the names as the client sees them (issue 17).
+func TestListInvalidUTF7Pattern(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.rawTLS(t).login()
+	r.ok(`CREATE "&Jjo-"`) // ☺
+	r.ok(`CREATE "&Jjo-/x"`)
+	tests := []struct {
+		cmd  string
+		want []string
+	}{
+		{`LIST "" "*&*"`, []string{`"&Jjo-"`, `"&Jjo-/x"`}},
+		{`LIST "" "%&%"`, []string{`"&Jjo-"`}},
+		{`LIST "" "&Jjo"`, nil},
+		{`LIST "" "&Jjo-"`, []string{`"&Jjo-"`}},
+		{`LIST "&" "*"`, nil},
+		{`LIST "&Jjo-&" "*"`, nil},
+		{`LIST "" "&Jjo-/&"`, nil},
+		{`LIST "" "&Jjo-/x&*"`, nil},
+	}
+	for _, tt := range tests {
+		u := r.ok(tt.cmd)
+		if len(u) != len(tt.want) {
+			t.Errorf("%s: %q, want %q", tt.cmd, u, tt.want)
+			continue
+		}
+		for _, w := range tt.want {
+			if !contains(u, w) {
+				t.Errorf("%s: missing %q in %q", tt.cmd, w, u)
+			}
+		}
 	}
 }

@@ -149,10 +149,18 @@ func (s *session) addKey(c *store.SearchCriteria, k imapwire.SearchKey, byUID bo
 	case "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN":
 		c.NotFlags = append(c.NotFlags, canonicalFlag(`\`+k.Key[2:]))
 	case "NEW", "RECENT":
-		// \Recent is not kept yet: no message is recent.
-		c.Flags = append(c.Flags, `\Recent`)
+		// \Recent is this session's (recent.go); NEW is RECENT UNSEEN.
+		got := s.sel.view.recentUIDs()
+		if c.UIDs == nil {
+			c.UIDs = uidSetOf(got)
+		} else {
+			c.UIDs = uidSetOf(intersect(expand(c.UIDs), got))
+		}
+		if k.Key == "NEW" {
+			c.NotFlags = append(c.NotFlags, store.FlagSeen)
+		}
 	case "OLD":
-		c.NotFlags = append(c.NotFlags, `\Recent`)
+		c.Not = append(c.Not, store.SearchCriteria{UIDs: uidSetOf(s.sel.view.recentUIDs())})
 	case "KEYWORD":
 		c.Flags = append(c.Flags, canonicalFlag(k.Str))
 	case "UNKEYWORD":

@@ -39,7 +39,8 @@ func TestSearch(t *testing.T) {
 		{"BEFORE 1-Jan-2000", "* SEARCH"},
 		{"CHARSET UTF-8 BODY fox", "* SEARCH 1 4"},
 		{"KEYWORD $Work", "* SEARCH"},
-		{"NEW", "* SEARCH"},
+		{"NEW", "* SEARCH 1 3 4"}, // the first session to select: all are recent
+		{"OLD", "* SEARCH"},
 	}
 	for _, tt := range tests {
 		u := r.ok("SEARCH " + tt.query)

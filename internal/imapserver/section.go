@@ -260,7 +260,7 @@ func sectionRange(c io.ReaderAt, size int64, sec *imapwire.Section) (off, n int6
 var errUnknownCTE = errors.New("unknown content-transfer-encoding")
 
 // binarySection returns the decoded content of a part (BINARY[part]);
-// BINARY[] is the whole message as stored.
+// BINARY[] is the whole message with its parts decoded (binary.go).
 func binarySection(c io.ReaderAt, size int64, part []uint32, limit int64) ([]byte, error) {
 	if len(part) == 0 {
 		b := make([]byte, min(size, limit))
@@ -268,7 +268,7 @@ func binarySection(c io.ReaderAt, size int64, part []uint32, limit int64) ([]byt
 		if err == io.EOF {
 			err = nil
 		}
-		return b, err
+		return decodeMessage(b), err
 	}
 	e, err := locate(c, size, part)
 	if err != nil {

@@ -65,7 +65,7 @@ func (s *session) selectMailbox(readOnly bool) error {
 			return s.storeErr("select", err)
 		}
 	}
-	v := newView(box)
+	v := newView(box, !readOnly, !s.rev2)
 	s.sel = &selected{mb: mb, view: v, readOnly: readOnly}
 	s.state = stateSelected
 
@@ -76,7 +76,10 @@ func (s *session) selectMailbox(readOnly bool) error {
 	writeMailboxFlags(s.w, flags, readOnly)
 	s.w.Raw("* ").Number(uint64(len(v.uids))).Raw(" EXISTS\r\n")
 	if !s.rev2 {
-		s.w.Raw("* 0 RECENT\r\n")
+		box.mu.RLock()
+		recent := len(v.recent)
+		box.mu.RUnlock()
+		s.w.Raw("* ").Number(uint64(recent)).Raw(" RECENT\r\n")
 		if len(unseen) > 0 {
 			if seq := v.seqOf(unseen[0]); seq != 0 {
 				s.w.Raw("* OK [UNSEEN ").Number(uint64(seq)).Raw("] First unseen\r\n")

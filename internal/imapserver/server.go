@@ -61,11 +61,18 @@ type Config struct {
 	// Version is the version ID (RFC 2971) answers with; default the
 	// module version of the build, none when unknown.
 	Version string
+	// BinaryConvertLimit bounds a literal8 APPEND held in memory to have
+	// its NUL-carrying parts re-encoded (default 16 MiB); a larger one
+	// with a NUL is refused with NO [LIMIT] (binary.go).
+	BinaryConvertLimit int64
 }
 
 func (c Config) withDefaults() Config {
 	if c.AppendLimit == 0 {
 		c.AppendLimit = 50 << 20
+	}
+	if c.BinaryConvertLimit <= 0 {
+		c.BinaryConvertLimit = 16 << 20
 	}
 	if c.MaxConnsPerIP <= 0 {
 		c.MaxConnsPerIP = 20

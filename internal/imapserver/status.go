@@ -66,6 +66,12 @@ func (s *session) writeStatus(mb *store.Mailbox, items []string) error {
 			return s.storeErr("status", err)
 		}
 	}
+	recent := 0
+	if slices.Contains(items, "RECENT") {
+		if recent, err = s.recentCount(s.ctx, mb.ID, st.UIDNext); err != nil {
+			return s.storeErr("status", err)
+		}
+	}
 	s.w.Raw("* STATUS ")
 	s.writeMailboxName(mb.Name)
 	s.w.Raw(" (")
@@ -97,7 +103,7 @@ func (s *session) writeStatus(mb *store.Mailbox, items []string) error {
 		case "DELETED-STORAGE":
 			s.w.Number(uint64(delStorage))
 		case "RECENT":
-			s.w.Number(0)
+			s.w.Number(uint64(recent))
 		}
 	}
 	s.w.Raw(")\r\n")

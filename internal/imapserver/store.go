@@ -135,7 +135,7 @@ func (s *session) store(byUID bool) error {
 			s.w.Raw("UID ").Number(uint64(r.uid)).SP()
 		}
 		s.w.Raw("FLAGS ")
-		writeFlags(s.w, fl)
+		writeFlags(s.w, s.sel.view.flagsOf(r.uid, fl))
 		s.w.Raw(")\r\n")
 	}
 	return nil

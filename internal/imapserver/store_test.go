@@ -16,8 +16,9 @@ func TestStore(t *testing.T) {
 	a.ok("SELECT INBOX")
 	b.ok("SELECT INBOX")
 
+	// A selected first: the messages are recent to A, not to B.
 	u := a.ok(`STORE 1:2 +FLAGS (\Flagged $Work)`)
-	if !contains(u, `* 1 FETCH (FLAGS (\Flagged $Work))`) || !contains(u, `* 2 FETCH (FLAGS (\Flagged $Work))`) || !contains(u, "* FLAGS (") {
+	if !contains(u, `* 1 FETCH (FLAGS (\Flagged $Work \Recent))`) || !contains(u, `* 2 FETCH (FLAGS (\Flagged $Work \Recent))`) || !contains(u, "* FLAGS (") {
 		t.Fatalf("+FLAGS: %q", u)
 	}
 	// B sees the change as FETCH FLAGS at its next command, and the new keyword in FLAGS.
@@ -38,16 +39,16 @@ func TestStore(t *testing.T) {
 	}
 	// -FLAGS and FLAGS (replace), UID STORE reports UIDs.
 	u = a.ok(`UID STORE 1 -FLAGS ($Work)`)
-	if !contains(u, `* 1 FETCH (UID 1 FLAGS (\Flagged))`) {
+	if !contains(u, `* 1 FETCH (UID 1 FLAGS (\Flagged \Recent))`) {
 		t.Fatalf("UID STORE -FLAGS: %q", u)
 	}
 	u = a.ok(`STORE 2 FLAGS (\Answered \Draft)`)
-	if !contains(u, `* 2 FETCH (FLAGS (\Answered \Draft))`) {
+	if !contains(u, `* 2 FETCH (FLAGS (\Answered \Draft \Recent))`) {
 		t.Fatalf("FLAGS: %q", u)
 	}
 	// \Recent cannot be stored; case of system flags is canonical.
 	u = a.ok(`STORE 2 +FLAGS (\Recent \SEEN)`)
-	if !contains(u, `FLAGS (\Seen \Answered \Draft)`) {
+	if !contains(u, `FLAGS (\Seen \Answered \Draft \Recent)`) {
 		t.Fatalf("\\Recent \\SEEN: %q", u)
 	}
 	// Bad syntax is refused, never a crash (go-imap answers a malformed

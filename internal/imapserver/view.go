@@ -16,9 +16,13 @@ import (
 type view struct {
 	box    *mailboxState
 	notify chan struct{} // poked when pending grows (IDLE)
+	// claims: selected read-write, so it claims \Recent (recent.go).
+	claims bool
 	// Guarded by box.mu:
-	uids    []uint32
-	pending []update
+	sendRecent bool // an IMAP4rev1 client, told of \Recent
+	uids       []uint32
+	pending    []update
+	recent     map[uint32]struct{} // UIDs recent to this session, all in uids
 }
 
 type updateKind uint8
@@ -32,16 +36,19 @@ const (
 
 // update is a change the client has not been told of.
 type update struct {
-	kind  updateKind
-	uid   uint32
-	flags []string
+	kind   updateKind
+	uid    uint32
+	flags  []string
+	recent bool // updExists: the message is recent to this view
 }
 
-// newView registers a view on b with the mailbox as it is now.
-func newView(b *mailboxState) *view {
+// newView registers a view on b with the mailbox as it is now; a
+// read-write view (claims) takes the unclaimed messages as its recent ones.
+func newView(b *mailboxState, claims, sendRecent bool) *view {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	v := &view{box: b, notify: make(chan struct{}, 1), uids: slices.Clone(b.uids)}
+	v := &view{box: b, notify: make(chan struct{}, 1), uids: slices.Clone(b.uids), claims: claims, sendRecent: sendRecent}
+	b.claimAtSelect(v)
 	b.views[v] = struct{}{}
 	return v
 }
@@ -78,6 +85,10 @@ func (v *view) flush(w *imapwire.Writer, allowExpunge bool) {
 	exists := func() {
 		if len(v.uids) != announced {
 			w.Raw("* ").Number(uint64(len(v.uids))).Raw(" EXISTS\r\n")
+			if v.sendRecent {
+				// RFC 3501 §7.3.2: the number of recent messages changed too.
+				w.Raw("* ").Number(uint64(len(v.recent))).Raw(" RECENT\r\n")
+			}
 			announced = len(v.uids)
 		}
 	}
@@ -95,10 +106,14 @@ func (v *view) flush(w *imapwire.Writer, allowExpunge bool) {
 			exists()
 			w.Raw("* ").Number(uint64(seq)).Raw(" EXPUNGE\r\n")
 			v.uids = slices.Delete(v.uids, int(seq-1), int(seq))
+			delete(v.recent, u.uid)
 			announced--
 		case updExists:
 			if n := len(v.uids); n == 0 || u.uid > v.uids[n-1] {
 				v.uids = append(v.uids, u.uid)
+				if u.recent {
+					v.recent[u.uid] = struct{}{}
+				}
 			}
 		case updFlags:
 			seq := v.seqOf(u.uid)
@@ -109,7 +124,7 @@ func (v *view) flush(w *imapwire.Writer, allowExpunge bool) {
 				exists()
 			}
 			w.Raw("* ").Number(uint64(seq)).Raw(" FETCH (UID ").Number(uint64(u.uid)).Raw(" FLAGS ")
-			writeFlags(w, u.flags)
+			writeFlags(w, v.withRecent(u.uid, u.flags))
 			w.Raw(")\r\n")
 		case updMailboxFlags:
 			writeMailboxFlags(w, b.flagsLocked(), false)
