@@ -63,7 +63,7 @@ func (s *session) data(r io.Reader) error {
 	if err != nil {
 		return s.rejected(tx, ref.Size, fmt.Errorf("deliver: %w", err))
 	}
-	s.log.Info("event", "event", "received", "tx", tx.id, "from", sanitize(tx.from),
+	s.srv.deps.Events.MessageReceived(s.log, "tx", tx.id, "from", sanitize(tx.from),
 		"rcpts", sanitize(strings.Join(tx.rcpts, ",")), "size", ref.Size, "blob", ref.Hash[:16],
 		"local", len(res.Local), "queued", len(res.QueueIDs))
 	// go-smtp sends a *SMTPError's code as is: this is our 250 with the id.
@@ -76,17 +76,8 @@ func (s *session) rejected(tx *transaction, size int64, err error) error {
 	if r == errBareLineEnd || r.Code == 421 {
 		s.c.closeAfterReply()
 	}
-	lvl := "info"
-	if r.Code/100 == 4 {
-		lvl = "warn"
-	}
-	attrs := []any{"event", "rejected", "tx", tx.id, "from", sanitize(tx.from),
-		"rcpts", sanitize(strings.Join(tx.rcpts, ",")), "size", size, "code", r.Code, "reason", err.Error()}
-	if lvl == "warn" {
-		s.log.Warn("event", attrs...)
-	} else {
-		s.log.Info("event", attrs...)
-	}
+	s.srv.deps.Events.MessageRejected(s.log, int(r.Code), "tx", tx.id, "from", sanitize(tx.from),
+		"rcpts", sanitize(strings.Join(tx.rcpts, ",")), "size", size, "code", r.Code, "reason", err.Error())
 	return r
 }
 
