@@ -17,6 +17,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/config"
 	"github.com/kantorpos/kantorpos/internal/store"
 	"github.com/kantorpos/kantorpos/internal/store/sqlstore"
+	"github.com/kantorpos/kantorpos/internal/testutil"
 )
 
 // runCmd runs one command line in-process.
@@ -136,9 +137,17 @@ func TestServeBinary(t *testing.T) {
 			os.Chmod(d, 0o711)
 		}
 	}
+	// The log file's directory belongs to the service user, as the
+	// Debian package makes /var/log/kantorpos.
+	logDir := filepath.Join(dir, "log")
+	os.Mkdir(logDir, 0o777)
+	os.Chmod(logDir, 0o777)
+	logPath := filepath.Join(logDir, "kantorpos.log")
 	os.WriteFile(cfg, []byte(`hostname = "mx.example.test"
 data_dir = "`+filepath.Join(dir, "data")+`"
 `+userLine+`
+[log]
+file = "`+logPath+`"
 [smtp]
 listen = "127.0.0.1:0"
 [submission]
@@ -199,6 +208,25 @@ listen_tls = "127.0.0.1:0"
 		if args[1] == "list" && !strings.Contains(string(out), "bob@example.test") {
 			t.Fatalf("user list: %s", out)
 		}
+	}
+	// The log file has the log (0600); after logrotate's move and
+	// SIGUSR1 the server writes to a new file at the same path.
+	if fi, err := os.Stat(logPath); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("log file: %v %v", fi, err)
+	}
+	if b, _ := os.ReadFile(logPath); !strings.Contains(string(b), "level=") {
+		t.Fatalf("log file: %q", b)
+	}
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGUSR1)
+	testutil.WaitFor(t, 20*time.Second, "the reopened log file", func() bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), "log file reopened")
+	})
+	if b, _ := os.ReadFile(logPath + ".1"); strings.Contains(string(b), "log file reopened") {
+		t.Errorf("the moved file got the line after the reopen:\n%s", b)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kantorpos/kantorpos/internal/config"
+	"github.com/kantorpos/kantorpos/internal/logfile"
 	"github.com/kantorpos/kantorpos/internal/server"
 	"github.com/kantorpos/kantorpos/internal/store"
 )
@@ -69,6 +71,16 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 			log.Warn("user is set but serve was not started as root: running as this user", "user", cur.Username, "configured", c.User)
 		}
 	}
+	// The log file is opened as the service user, who reopens it later.
+	var logFile *logfile.File
+	if c.Log.File != "" {
+		if logFile, err = logfile.Open(c.Log.File); err != nil {
+			closeAll(bound)
+			return err
+		}
+		defer logFile.Close()
+		log = server.NewLogger(c.Log, io.MultiWriter(e.stderr, logFile))
+	}
 	srv, err := server.New(ctx, server.Options{Config: c, Log: log, Bound: bound})
 	if err != nil {
 		closeAll(bound)
@@ -97,11 +109,24 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	usr1 := make(chan os.Signal, 1)
+	if logFile != nil {
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
+	}
 	for {
 		select {
 		case <-hup:
 			if err := srv.ReloadCertificates(); err != nil {
 				log.Error("reload certificates", "err", err)
+			}
+			continue
+		case <-usr1:
+			// logrotate moved the file away: go on in a new one.
+			if err := logFile.Reopen(); err != nil {
+				log.Error("reopen the log file", "err", err)
+			} else {
+				log.Info("log file reopened", "file", c.Log.File)
 			}
 			continue
 		case <-ctx.Done():

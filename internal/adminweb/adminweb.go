@@ -33,6 +33,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/admin"
 	"github.com/kantorpos/kantorpos/internal/auth"
 	"github.com/kantorpos/kantorpos/internal/clock"
+	"github.com/kantorpos/kantorpos/internal/events"
 	"github.com/kantorpos/kantorpos/internal/httpguard"
 )
 
@@ -68,6 +69,8 @@ type Deps struct {
 	Ready func(ctx context.Context) error
 	Log   *slog.Logger
 	Clock clock.Clock
+	// Events counts the failed API logins (nil: logged, not counted).
+	Events *events.Log
 }
 
 // Handler is the admin listener's http.Handler.

@@ -40,7 +40,7 @@ func (h *Handler) authenticate(r *http.Request) (*principal, int, string) {
 		}
 		tok, err := h.d.Ops.CheckToken(r.Context(), strings.TrimSpace(secret))
 		if errors.Is(err, admin.ErrBadToken) {
-			h.log.With("proto", "http").Info("auth failed", "reason", "bad api token", "ip", remoteIP(r).String())
+			h.d.Events.AuthFailed(h.log, "http", false, "auth failed", "proto", "http", "reason", "bad api token", "ip", remoteIP(r).String())
 			return nil, http.StatusUnauthorized, "invalid API token"
 		}
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/kantorpos/kantorpos/internal/events"
 	"github.com/kantorpos/kantorpos/internal/logfield"
 )
 
@@ -55,6 +56,8 @@ type Service struct {
 	// Cache, when not nil, lets a recently verified password skip argon2id.
 	Cache *VerifiedCache
 	Log   *slog.Logger
+	// Events counts the failures it logs (nil: logged, not counted).
+	Events *events.Log
 	// Sleep waits for d or until ctx ends; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
@@ -73,7 +76,7 @@ func (s *Service) Authenticate(ctx context.Context, username, password string, i
 	attempt, delay, err := s.Limiter.Reserve(ctx, ip, username)
 	switch {
 	case errors.Is(err, ErrTooManyFailures):
-		log.Warn("auth refused: too many failures")
+		s.Events.AuthFailed(log, proto, true, "auth refused: too many failures")
 		return Identity{}, ErrTooManyFailures
 	case err != nil:
 		return Identity{}, err
@@ -86,7 +89,7 @@ func (s *Service) Authenticate(ctx context.Context, username, password string, i
 	}
 	if username == "" || password == "" || len(username) > 320 || len(password) > 1024 {
 		attempt.Failed()
-		log.Info("auth failed: empty or oversized credentials")
+		s.Events.AuthFailed(log, proto, false, "auth failed: empty or oversized credentials")
 		return Identity{}, ErrInvalidCredentials
 	}
 	c, found, err := s.Store.Credentials(ctx, username)
@@ -118,7 +121,7 @@ func (s *Service) Authenticate(ctx context.Context, username, password string, i
 		case c.Disabled && ok:
 			reason = "account disabled"
 		}
-		log.Info("auth failed", "reason", reason)
+		s.Events.AuthFailed(log, proto, false, "auth failed", "reason", reason)
 		return Identity{}, ErrInvalidCredentials
 	}
 	attempt.Succeeded()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +51,9 @@ const DefaultUser = "kantorpos"
 type Log struct {
 	Level  string `toml:"level"`  // debug, info, warn, error
 	Format string `toml:"format"` // text or json
+	// File, an absolute path, gets the log too (created 0600 by the
+	// service user); it is reopened on SIGUSR1 (logrotate).
+	File string `toml:"file"`
 }
 
 // TLS configures certificates.
@@ -386,6 +390,9 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		bad("log.format", "log.format %q: want text or json", c.Log.Format)
+	}
+	if c.Log.File != "" && !filepath.IsAbs(c.Log.File) {
+		bad("log.file", "log.file %q: want an absolute path", c.Log.File)
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls.cert_file", "tls.cert_file and tls.key_file go together")

@@ -3,9 +3,9 @@
 // through the protocol packages:
 //
 //   - a net.Listener wrapper counts accepted and open connections per listener;
-//   - a slog.Handler wrapper counts the mail events (`event=...`), auth
-//     failures and POP3 commands from the log records the packages write
-//     anyway, and measures delivery latency from `queued_for`;
+//   - it is the events.Sink of the server: the mail events, auth failures,
+//     POP3 commands and delivery latency are counted by internal/events
+//     where they are logged;
 //   - a collector asks the store for queue figures at scrape time;
 //   - the store reports its write latency through a callback.
 package metrics
@@ -24,7 +24,7 @@ import (
 )
 
 // Events are the mail events counted (values of the `event` log attribute).
-var Events = []string{"received", "delivered", "deferred", "bounced", "rejected", "dsn"}
+var Events = []string{"received", "queued", "delivered", "deferred", "bounced", "rejected", "dsn"}
 
 // Metrics is the registry of one server and the instruments it holds.
 type Metrics struct {
@@ -62,7 +62,7 @@ func New(clk clock.Clock) *Metrics {
 		}, []string{"proto"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kantorpos_mail_events_total",
-			Help: "Mail events: messages received, recipients delivered, deferred, bounced, messages rejected, DSNs sent.",
+			Help: "Mail events: messages received, queue entries created, recipients delivered, deferred, bounced, messages or recipients rejected, DSNs sent.",
 		}, []string{"event"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kantorpos_auth_failures_total", Help: "Failed or refused logins, per protocol.",
@@ -100,8 +100,18 @@ func (m *Metrics) Handler() http.Handler {
 // ObserveStoreWrite records one store write (sqlstore.Options.ObserveWrite).
 func (m *Metrics) ObserveStoreWrite(d time.Duration) { m.storeWrite.Observe(d.Seconds()) }
 
-// event counts one mail event, in the totals and in today's counts.
-func (m *Metrics) event(kind string) {
+// AuthFailure counts a failed or refused login over proto (events.Sink).
+func (m *Metrics) AuthFailure(proto string) { m.authFailures.WithLabelValues(proto).Inc() }
+
+// Command counts one command over proto (events.Sink).
+func (m *Metrics) Command(proto string) { m.commands.WithLabelValues(proto).Inc() }
+
+// DeliveryLatency records one delivery, d after queueing (events.Sink).
+func (m *Metrics) DeliveryLatency(d time.Duration) { m.latency.Observe(d.Seconds()) }
+
+// MailEvent counts one mail event, in the totals and in today's counts
+// (events.Sink).
+func (m *Metrics) MailEvent(kind string) {
 	m.events.WithLabelValues(kind).Inc()
 	day := m.clock.Now().Format(time.DateOnly)
 	m.mu.Lock()

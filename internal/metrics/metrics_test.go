@@ -13,35 +13,40 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/kantorpos/kantorpos/internal/clock"
+	"github.com/kantorpos/kantorpos/internal/events"
 )
 
-func TestLogHandlerCountsBelowLevel(t *testing.T) {
+// TestEventsCounted: the events.Log counts into the registry whatever the
+// log level, each event once.
+func TestEventsCounted(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewFake(time.Date(2026, 11, 26, 23, 0, 0, 0, time.Local))
 	m := New(clk)
+	ev := events.New(m)
 	var buf bytes.Buffer
-	log := slog.New(m.LogHandler(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	q := log.With("component", "queue")
-	log.Info("event", "event", "received", "tx", "a")
-	q.Info("event", "event", "delivered", "queued_for", 90*time.Second)
-	q.Warn("event", "event", "deferred")
-	q.Warn("event", "event", "bounced")
-	q.Info("event", "event", "delivery-attempt") // not a mail event
-	log.With("proto", "imap", "ip", "127.0.0.1").Info("auth failed", "reason", "wrong password")
-	log.Warn("auth refused: too many failures", "proto", "smtp")
-	log.Debug("pop3: command", "cmd", "STAT")
-	log.Debug("pop3: command", "cmd", "QUIT")
+	ev.MessageReceived(log, "tx", "a")
+	ev.RcptDelivered(q, 90*time.Second)
+	ev.RcptDeferred(q)
+	ev.RcptBounced(q)
+	ev.AuthFailed(log.With("proto", "imap"), "imap", false, "auth failed", "reason", "wrong password")
+	ev.AuthFailed(log, "smtp", true, "auth refused: too many failures", "proto", "smtp")
+	ev.Command("pop3")
+	ev.Command("pop3")
 
 	for kind, want := range map[string]float64{"received": 1, "delivered": 1, "deferred": 1, "bounced": 1, "rejected": 0} {
 		if got := testutil.ToFloat64(m.events.WithLabelValues(kind)); got != want {
 			t.Errorf("events{%s} = %v, want %v", kind, got, want)
 		}
 	}
-	if got := testutil.ToFloat64(m.authFailures.WithLabelValues("imap")); got != 1 {
-		t.Errorf("auth failures imap = %v", got)
+	for proto, want := range map[string]float64{"imap": 1, "smtp": 1, "pop3": 0} {
+		if got := testutil.ToFloat64(m.authFailures.WithLabelValues(proto)); got != want {
+			t.Errorf("auth failures %s = %v, want %v", proto, got, want)
+		}
 	}
-	if got := testutil.ToFloat64(m.authFailures.WithLabelValues("smtp")); got != 1 {
-		t.Errorf("auth failures smtp = %v", got)
+	if n := testutil.CollectAndCount(m.authFailures); n != 4 {
+		t.Errorf("auth failure series = %d, want the 4 protocols (no \"unknown\")", n)
 	}
 	if got := testutil.ToFloat64(m.commands.WithLabelValues("pop3")); got != 2 {
 		t.Errorf("pop3 commands = %v", got)
@@ -49,10 +54,10 @@ func TestLogHandlerCountsBelowLevel(t *testing.T) {
 	if n := testutil.CollectAndCount(m.latency); n != 1 {
 		t.Errorf("latency series = %d", n)
 	}
-	// Only warnings reached the real handler.
+	// Only warnings were written.
 	out := buf.String()
-	if strings.Contains(out, "received") || strings.Contains(out, "pop3: command") || !strings.Contains(out, "deferred") {
-		t.Errorf("forwarded log:\n%s", out)
+	if strings.Contains(out, "received") || !strings.Contains(out, "event=deferred") {
+		t.Errorf("log:\n%s", out)
 	}
 	today := m.EventsToday()
 	if today["received"] != 1 || today["bounced"] != 1 {
@@ -62,7 +67,7 @@ func TestLogHandlerCountsBelowLevel(t *testing.T) {
 	if today := m.EventsToday(); len(today) != 0 {
 		t.Errorf("after midnight, today = %v", today)
 	}
-	log.Info("event", "event", "received")
+	ev.MessageReceived(log)
 	if today := m.EventsToday(); today["received"] != 1 || today["bounced"] != 0 {
 		t.Errorf("new day = %v", today)
 	}

@@ -79,6 +79,7 @@ func (s *session) dispatch(line string) error {
 			logArgs = ""
 		}
 	}
+	s.srv.Events.Command("pop3")
 	s.log.Debug("pop3: command", "state", s.state.String(), "cmd", sanitize(verb), "args", logArgs)
 
 	var err error

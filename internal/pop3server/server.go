@@ -40,6 +40,7 @@ import (
 
 	"github.com/kantorpos/kantorpos/internal/auth"
 	"github.com/kantorpos/kantorpos/internal/clock"
+	"github.com/kantorpos/kantorpos/internal/events"
 	"github.com/kantorpos/kantorpos/internal/store"
 )
 
@@ -139,6 +140,8 @@ type Server struct {
 	Clock     clock.Clock
 	Log       *slog.Logger
 	Config    Config
+	// Events counts the commands (nil: not counted).
+	Events *events.Log
 
 	// noRecover lets tests see panics instead of logging them.
 	noRecover bool

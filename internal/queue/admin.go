@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kantorpos/kantorpos/internal/dsn"
+	"github.com/kantorpos/kantorpos/internal/logfield"
 	"github.com/kantorpos/kantorpos/internal/store"
 )
 
@@ -29,7 +30,7 @@ func (r *Runner) Bounce(ctx context.Context, id int64, reason string) error {
 			continue
 		}
 		out.Rcpts[rc.ID] = store.RcptUpdate{Status: store.RcptFailed, Code: 550, Error: "5.0.0 " + reason}
-		r.log.Warn("event", "event", "bounced", "queue_id", e.ID, "from", e.From, "rcpt", rc.Addr, "reason", reason)
+		r.cfg.Events.RcptBounced(r.log, "queue_id", e.ID, "tx", e.MsgID, "message_id", logfield.Clean(e.MessageID, 200), "from", e.From, "rcpt", rc.Addr, "reason", reason)
 		if dsn.IsNullSender(e.From) || !dsn.ShouldNotify(rc.Notify, dsn.Failed) {
 			continue
 		}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/kantorpos/kantorpos/internal/delivery"
 	"github.com/kantorpos/kantorpos/internal/dsn"
+	"github.com/kantorpos/kantorpos/internal/events"
+	"github.com/kantorpos/kantorpos/internal/logfield"
 	"github.com/kantorpos/kantorpos/internal/store"
 )
 
@@ -129,21 +131,21 @@ func describe(res delivery.RcptResult) string {
 
 // event writes the mail event log line of one recipient's outcome.
 func (r *Runner) event(kind string, e *store.QueueEntry, rcpt string, res delivery.RcptResult, why string) {
-	attrs := []any{"event", kind, "queue_id", e.ID, "from", e.From, "rcpt", rcpt, "attempt", e.Attempts + 1,
+	attrs := []any{"queue_id", e.ID, "tx", e.MsgID, "message_id", logfield.Clean(e.MessageID, 200), "from", e.From, "rcpt", rcpt, "attempt", e.Attempts + 1,
 		"host", res.Host, "code", res.Code, "status", res.Enhanced, "tls", res.TLS}
 	if why != "" {
 		attrs = append(attrs, "reason", why)
 	}
-	if kind == "delivered" { // the delivery latency metric reads it
-		attrs = append(attrs, "queued_for", r.clock.Now().Sub(e.Created))
-	}
 	if res.Message != "" {
 		attrs = append(attrs, "reply", strings.TrimSpace(res.Message))
 	}
-	if kind == "delivered" {
-		r.log.Info("event", attrs...)
-	} else {
-		r.log.Warn("event", attrs...)
+	switch kind {
+	case events.Delivered:
+		r.cfg.Events.RcptDelivered(r.log, r.clock.Now().Sub(e.Created), attrs...)
+	case events.Bounced:
+		r.cfg.Events.RcptBounced(r.log, attrs...)
+	default:
+		r.cfg.Events.RcptDeferred(r.log, attrs...)
 	}
 }
 
@@ -166,7 +168,7 @@ func (r *Runner) sendReport(ctx context.Context, e *store.QueueEntry, report []d
 	if err != nil {
 		return err
 	}
-	r.log.Info("event", "event", "dsn", "queue_id", e.ID, "to", e.From, "recipients", len(report),
+	r.cfg.Events.DSNSent(r.log, "queue_id", e.ID, "tx", e.MsgID, "message_id", logfield.Clean(e.MessageID, 200), "to", e.From, "recipients", len(report),
 		"action", string(report[0].Action), "local", res.Local, "queued", res.Queued)
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/blob"
 	"github.com/kantorpos/kantorpos/internal/clock"
 	"github.com/kantorpos/kantorpos/internal/delivery"
+	"github.com/kantorpos/kantorpos/internal/events"
 	"github.com/kantorpos/kantorpos/internal/localmail"
 	"github.com/kantorpos/kantorpos/internal/store"
 )
@@ -70,6 +71,8 @@ type Config struct {
 	// Owner names this runner in leases; it must be stable across
 	// restarts of the same node and unique per node (default: host name).
 	Owner string
+	// Events writes and counts the mail events (nil: written, not counted).
+	Events *events.Log
 }
 
 func (c Config) withDefaults() Config {

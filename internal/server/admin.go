@@ -48,7 +48,8 @@ func (a *adminService) Shutdown(ctx context.Context) error { return a.srv.Shutdo
 func (s *Server) adminServer() (service, error) {
 	c := s.Config.Admin
 	h, err := adminweb.New(adminweb.Config{Secure: c.TLS, MetricsAuth: !config.LoopbackAddr(c.Listen), Hosts: s.adminHosts()}, adminweb.Deps{
-		Ops: s.Ops, Auth: s.Auth, Metrics: s.Metrics.Handler(), Ready: s.ready,
+		Events: s.Events,
+		Ops:    s.Ops, Auth: s.Auth, Metrics: s.Metrics.Handler(), Ready: s.ready,
 		Log: s.Log.With("component", "admin"), Clock: s.Clock,
 	})
 	if err != nil {

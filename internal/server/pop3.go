@@ -9,6 +9,7 @@ import (
 func (s *Server) pop3Server(implicitTLS bool) (service, error) {
 	c := s.Config
 	return &pop3server.Server{
+		Events:    s.Events,
 		Backend:   s.Store,
 		Auth:      s.Auth,
 		TLSConfig: s.TLS.ServerConfig(tlsconf.ProtoPOP3),

@@ -43,11 +43,12 @@ func (s *Server) buildQueue() error {
 	// Users' Sieve scripts run on every local delivery, also of the mail we
 	// write ourselves (DSNs, vacation replies); their replies go out
 	// through the injector.
-	s.Filter = &filter.Filter{Store: s.Store, Blobs: s.Blobs, Router: s.Router, SRS: s.SRS, Hostname: c.Hostname,
+	s.Filter = &filter.Filter{Events: s.Events, Store: s.Store, Blobs: s.Blobs, Router: s.Router, SRS: s.SRS, Hostname: c.Hostname,
 		Clock: s.Clock, Log: s.Log.With("component", "sieve")}
 	s.Injector = &localmail.Injector{Router: s.Router, Blobs: s.Blobs, Deliverer: s.Filter, Clock: s.Clock}
 	s.Filter.Replies = s.Injector
 	s.Queue = queue.New(queue.Config{
+		Events:        s.Events,
 		Hostname:      c.Hostname,
 		RetryInterval: c.Queue.RetryInterval.D(),
 		MaxAge:        c.Queue.MaxAge.D(),

@@ -24,6 +24,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/config"
 	"github.com/kantorpos/kantorpos/internal/delivery"
 	"github.com/kantorpos/kantorpos/internal/dns"
+	"github.com/kantorpos/kantorpos/internal/events"
 	"github.com/kantorpos/kantorpos/internal/imapserver"
 	"github.com/kantorpos/kantorpos/internal/localmail"
 	"github.com/kantorpos/kantorpos/internal/metrics"
@@ -76,6 +77,8 @@ type Server struct {
 	SRS *srs.SRS
 	// Metrics is this server's Prometheus registry (/metrics).
 	Metrics *metrics.Metrics
+	// Events writes the mail events and counts them in Metrics.
+	Events *events.Log
 
 	mu        sync.Mutex
 	listeners []*listener
@@ -144,10 +147,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if s.Resolver == nil {
 		s.Resolver = dns.New(c.DNS.Server)
 	}
-	// Metrics count from the log records every package writes: the
-	// handler wrapper sees them whatever the log level.
+	// The packages that log mail events count them in the metrics
+	// through Events, whatever the log level.
 	s.Metrics = metrics.New(s.Clock)
-	s.Log = slog.New(s.Metrics.LogHandler(s.Log.Handler()))
+	s.Events = events.New(s.Metrics)
 	if err := privateDir(c.DataDir, s.Log); err != nil {
 		return nil, err
 	}
@@ -178,6 +181,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	hasher := auth.NewHasher(params)
 	s.Auth = &auth.Service{
+		Events: s.Events,
 		Store:  credentials{st},
 		Hasher: hasher,
 		Limiter: auth.NewLimiter(auth.LimiterConfig{

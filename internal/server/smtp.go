@@ -32,6 +32,7 @@ func (s *Server) smtpServer(kind smtpserver.Kind) (service, error) {
 		cfg.AllowInsecureAuth = c.Submission.AllowInsecureAuth
 	}
 	deps := smtpserver.Deps{
+		Events:    s.Events,
 		Router:    s.Router,
 		Deliverer: s.deliverer(),
 		Blobs:     s.Blobs,

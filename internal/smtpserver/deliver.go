@@ -63,9 +63,18 @@ func (s *session) data(r io.Reader) error {
 	if err != nil {
 		return s.rejected(tx, ref.Size, fmt.Errorf("deliver: %w", err))
 	}
-	s.log.Info("event", "event", "received", "tx", tx.id, "from", sanitize(tx.from),
+	// The received line names the queue entries, and each queue line
+	// names tx and the Message-ID: `grep tx=ID` follows the message.
+	messageID := ""
+	if d.Meta != nil {
+		messageID = sanitize(d.Meta.MessageID)
+	}
+	s.srv.deps.Events.MessageReceived(s.log, "tx", tx.id, "message_id", messageID, "from", sanitize(tx.from),
 		"rcpts", sanitize(strings.Join(tx.rcpts, ",")), "size", ref.Size, "blob", ref.Hash[:16],
-		"local", len(res.Local), "queued", len(res.QueueIDs))
+		"local", len(res.Local), "queued", len(res.QueueIDs), "queue_ids", res.QueueIDs)
+	for _, id := range res.QueueIDs {
+		s.srv.deps.Events.MessageQueued(s.log, "queue_id", id, "tx", tx.id, "message_id", messageID)
+	}
 	// go-smtp sends a *SMTPError's code as is: this is our 250 with the id.
 	return reply(250, 2, 0, 0, "OK id="+tx.id)
 }
@@ -76,17 +85,8 @@ func (s *session) rejected(tx *transaction, size int64, err error) error {
 	if r == errBareLineEnd || r.Code == 421 {
 		s.c.closeAfterReply()
 	}
-	lvl := "info"
-	if r.Code/100 == 4 {
-		lvl = "warn"
-	}
-	attrs := []any{"event", "rejected", "tx", tx.id, "from", sanitize(tx.from),
-		"rcpts", sanitize(strings.Join(tx.rcpts, ",")), "size", size, "code", r.Code, "reason", err.Error()}
-	if lvl == "warn" {
-		s.log.Warn("event", attrs...)
-	} else {
-		s.log.Info("event", attrs...)
-	}
+	s.srv.deps.Events.MessageRejected(s.log, int(r.Code), "tx", tx.id, "from", sanitize(tx.from),
+		"rcpts", sanitize(strings.Join(tx.rcpts, ",")), "size", size, "code", r.Code, "reason", err.Error())
 	return r
 }
 
@@ -237,6 +237,7 @@ func (s *session) buildDelivery(tx *transaction, msg *staged, now time.Time) (*s
 			EnvID:    tx.opts.EnvelopeID,
 			SMTPUTF8: tx.opts.UTF8,
 			Body8Bit: tx.opts.Body == smtp.Body8BitMIME,
+			MsgID:    tx.id,
 		}
 		if s.identity != nil {
 			out.AccountID = s.identity.AccountID

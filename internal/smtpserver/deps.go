@@ -12,6 +12,7 @@ import (
 	"github.com/kantorpos/kantorpos/internal/auth"
 	"github.com/kantorpos/kantorpos/internal/blob"
 	"github.com/kantorpos/kantorpos/internal/clock"
+	"github.com/kantorpos/kantorpos/internal/events"
 	"github.com/kantorpos/kantorpos/internal/mailaddr"
 	"github.com/kantorpos/kantorpos/internal/router"
 	"github.com/kantorpos/kantorpos/internal/store"
@@ -134,4 +135,6 @@ type Deps struct {
 	// client sent before it is stored (e.g. removing Authentication-Results
 	// fields that claim to be ours). It returns the new header section.
 	HeaderFilter func(header []byte) []byte
+	// Events writes and counts the mail events (nil: written, not counted).
+	Events *events.Log
 }

@@ -138,7 +138,9 @@ func (s *session) addLocal(tx *transaction, addr mailaddr.Address, rcpt string, 
 	var kept []router.LocalTarget
 	for _, l := range res.Local {
 		if a := l.Account; a.QuotaBytes > 0 && a.UsedBytes+max(tx.opts.Size, 1) > a.QuotaBytes {
-			s.log.Info("event", "event", "rejected", "tx", tx.id, "rcpt", addr.String(), "account", a.Address, "reason", "over quota")
+			// Not an event: the recipient is refused (and counted) only
+			// when no target is left (errQuota, logged by Rcpt).
+			s.log.Info("target over quota", "tx", tx.id, "rcpt", addr.String(), "account", a.Address, "reason", "over quota")
 			continue
 		}
 		kept = append(kept, l)

@@ -192,7 +192,14 @@ func (p *saslServer) Next(resp []byte) ([]byte, bool, error) {
 		r = errAuthFailed
 	}
 	n := s.c.authFailures.Add(1)
-	s.log.Info("auth failed", "failures", n, "reason", err.Error())
+	if errors.Is(err, auth.ErrMalformed) {
+		// The exchange never reached the auth service: counted here.
+		s.srv.deps.Events.AuthFailed(s.log, "smtp", false, "auth failed", "proto", "smtp", "failures", n, "reason", err.Error())
+	} else {
+		// The auth service logged and counted the failure; this line
+		// adds the session's count.
+		s.log.Info("auth failed", "proto", "smtp", "failures", n, "reason", err.Error())
+	}
 	if int(n) >= s.srv.cfg.MaxAuthFailures {
 		s.c.closeAfterReply()
 		return nil, true, errAuthTooMany
@@ -255,7 +262,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) (err error) {
 		var r *smtp.SMTPError
 		if errors.As(err, &r) && r.Code >= 500 {
 			n := s.c.badRcpts.Add(1)
-			s.log.Info("event", "event", "rejected", "tx", s.tx.id, "from", sanitize(s.tx.from), "rcpt", sanitize(to), "code", r.Code, "reason", r.Message)
+			s.srv.deps.Events.MessageRejected(s.log, r.Code, "tx", s.tx.id, "from", sanitize(s.tx.from), "rcpt", sanitize(to), "code", r.Code, "reason", r.Message)
 			if int(n) >= s.srv.cfg.MaxBadRecipients {
 				s.c.closeAfterReply()
 				return errTooManyBad

@@ -42,6 +42,9 @@ type Outbound struct {
 	Prefix []byte
 	// AccountID is the submitting account (0 for relayed or system mail).
 	AccountID int64
+	// MsgID names the message in the logs (the SMTP transaction id):
+	// every queue event logs it.
+	MsgID string
 }
 
 // OutRcpt is one remote recipient with its DSN parameters (RFC 3461).
@@ -76,6 +79,8 @@ type QueueEntry struct {
 	SMTPUTF8    bool
 	Body8Bit    bool
 	AccountID   int64
+	MsgID       string // Outbound.MsgID
+	MessageID   string // the Message-ID field, from the blob's metadata
 	Created     time.Time
 	NextAttempt time.Time
 	LastAttempt time.Time

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -38,6 +39,9 @@ type Options struct {
 	DataDir string
 	// LogLevel of the server's log written to the test log (default warn).
 	LogLevel slog.Level
+	// LogWriter, when set, gets the server's log lines too (tests that
+	// read them).
+	LogWriter io.Writer
 	// HashParams of password hashing (default auth.TestParams, cheap);
 	// timing tests use auth.DefaultParams.
 	HashParams *auth.Params
@@ -94,7 +98,11 @@ func Start(t testing.TB, o Options) *Env {
 	if level == 0 {
 		level = slog.LevelWarn
 	}
-	log := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level})).With("server", o.Hostname)
+	var w io.Writer = tWriter{t}
+	if o.LogWriter != nil {
+		w = io.MultiWriter(w, o.LogWriter)
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})).With("server", o.Hostname)
 	params := auth.TestParams
 	if o.HashParams != nil {
 		params = *o.HashParams

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kantorpos/kantorpos/internal/blob"
 	"github.com/kantorpos/kantorpos/internal/clock"
+	"github.com/kantorpos/kantorpos/internal/events"
 	"github.com/kantorpos/kantorpos/internal/localmail"
 	"github.com/kantorpos/kantorpos/internal/mailaddr"
 	"github.com/kantorpos/kantorpos/internal/router"
@@ -76,6 +77,8 @@ type Filter struct {
 	Clock    clock.Clock
 	Log      *slog.Logger
 	Limits   sieve.Limits
+	// Events writes the filtered and auto-replied events (nil: written).
+	Events *events.Log
 	// Refuse, when set, turns a reject of a message with a single
 	// recipient into an error for the caller to answer with (the SMTP
 	// server's 550), instead of storing nothing and mailing a refusal
@@ -124,7 +127,7 @@ func (f *Filter) Deliver(ctx context.Context, d *store.Delivery) (store.Delivery
 			continue
 		}
 		if reason, ok := rejected(res); ok && f.Refuse != nil && len(d.Local) == 1 && d.Remote == nil {
-			f.log().Info("event", "event", "filtered", "account", ld.AccountID, "rcpt", ld.Rcpt, "script", sc.Name,
+			f.Events.MessageFiltered(f.log(), "account", ld.AccountID, "rcpt", ld.Rcpt, "script", sc.Name,
 				"actions", "reject at SMTP time")
 			return store.DeliveryResult{}, f.Refuse(replyText(reason))
 		}
@@ -212,7 +215,7 @@ func (f *Filter) logActions(ld store.LocalDelivery, script string, res *sieve.Re
 		}
 		acts = append(acts, s)
 	}
-	f.log().Info("event", "event", "filtered", "account", ld.AccountID, "rcpt", ld.Rcpt, "script", script,
+	f.Events.MessageFiltered(f.log(), "account", ld.AccountID, "rcpt", ld.Rcpt, "script", script,
 		"actions", strings.Join(acts, ","))
 }
 

@@ -170,7 +170,7 @@ func (f *Filter) send(ctx context.Context, r reply) {
 		f.log().Warn("sieve reply not sent", "to", r.to, "err", err)
 		return
 	}
-	f.log().Info("event", "event", "auto-replied", "account", r.accountID, "to", r.to, "vacation", r.handle != "")
+	f.Events.AutoReply(f.log(), "account", r.accountID, "to", r.to, "vacation", r.handle != "")
 }
 
 // headerAddresses parses an address-list field; a field that does not

@@ -124,9 +124,10 @@ func groupByDomain(o *store.Outbound) []domainGroup {
 
 func (s *Store) insertQueue(t *wtx, blobID int64, o *store.Outbound, domain string, rcpts []store.OutRcpt, now int64) (int64, error) {
 	var id int64
-	err := t.QueryRow(`INSERT INTO queue (domain, blob_id, prefix, mail_from, ret, envid, smtputf8, body8bit, account_id, created, next_attempt)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id`,
-		domain, blobID, o.Prefix, o.From, o.RET, o.EnvID, boolInt(o.SMTPUTF8), boolInt(o.Body8Bit), o.AccountID, now).Scan(&id)
+	err := t.QueryRow(`INSERT INTO queue (domain, blob_id, prefix, mail_from, ret, envid, smtputf8, body8bit, account_id, created, next_attempt, msg_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING id`,
+		domain, blobID, o.Prefix, o.From, o.RET, o.EnvID, boolInt(o.SMTPUTF8), boolInt(o.Body8Bit), o.AccountID, now,
+		clip(o.MsgID)).Scan(&id)
 	if err != nil {
 		return 0, unavailable("queue", err)
 	}

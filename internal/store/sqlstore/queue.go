@@ -11,14 +11,15 @@ import (
 
 const queueCols = `q.id, q.domain, b.hash, b.size, q.prefix, q.mail_from, q.ret, q.envid, q.smtputf8, q.body8bit,
 	q.account_id, q.created, q.next_attempt, q.last_attempt, q.attempts, q.last_error, q.delay_notified,
-	q.lease_owner, q.lease_until`
+	q.lease_owner, q.lease_until, q.msg_id, b.message_id`
 
 func scanQueue(row interface{ Scan(...any) error }) (store.QueueEntry, error) {
 	var e store.QueueEntry
 	var utf8, b8, notified int
 	var created, next, last, lease int64
 	err := row.Scan(&e.ID, &e.Domain, &e.Blob.Hash, &e.Blob.Size, &e.Prefix, &e.From, &e.RET, &e.EnvID, &utf8, &b8,
-		&e.AccountID, &created, &next, &last, &e.Attempts, &e.LastError, &notified, &e.LeaseOwner, &lease)
+		&e.AccountID, &created, &next, &last, &e.Attempts, &e.LastError, &notified, &e.LeaseOwner, &lease,
+		&e.MsgID, &e.MessageID)
 	e.SMTPUTF8, e.Body8Bit, e.DelayNotified = utf8 != 0, b8 != 0, notified != 0
 	e.Created, e.NextAttempt, e.LastAttempt, e.LeaseUntil = fromNanos(created), fromNanos(next), fromNanos(last), fromNanos(lease)
 	return e, err

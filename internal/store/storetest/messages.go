@@ -24,6 +24,7 @@ func testDeliver(t *testing.T, e Env) {
 			{AccountID: amy.ID, Prefix: []byte("Return-Path: <a@ext.test>\r\nDelivered-To: amy@example.test\r\n"), Flags: []string{"$Forwarded"}},
 		},
 		Remote: &store.Outbound{From: "bob@example.test", RET: "HDRS", EnvID: "env1", Prefix: []byte("DKIM-Signature: x\r\n"), AccountID: bob.ID,
+			MsgID: "tx1",
 			Rcpts: []store.OutRcpt{
 				{Addr: "x@remote.test", Notify: "FAILURE,DELAY", ORCPT: "rfc822;x@remote.test"},
 				{Addr: "y@other.test"},
@@ -73,10 +74,11 @@ func testDeliver(t *testing.T, e Env) {
 	r := byDomain["remote.test"]
 	if len(r.Rcpts) != 2 || r.From != "bob@example.test" || r.RET != "HDRS" || r.EnvID != "env1" || r.Blob != ref ||
 		string(r.Prefix) != "DKIM-Signature: x\r\n" || r.AccountID != bob.ID || r.Rcpts[0].Notify != "FAILURE,DELAY" ||
-		r.Rcpts[0].ORCPT != "rfc822;x@remote.test" || r.Rcpts[0].Status != store.RcptPending {
+		r.Rcpts[0].ORCPT != "rfc822;x@remote.test" || r.Rcpts[0].Status != store.RcptPending ||
+		r.MsgID != "tx1" || r.MessageID != "<hello@ext.test>" {
 		t.Fatalf("remote.test entry = %+v", r)
 	}
-	if len(byDomain["other.test"].Rcpts) != 1 {
+	if o := byDomain["other.test"]; len(o.Rcpts) != 1 || o.MsgID != "tx1" || o.MessageID != "<hello@ext.test>" {
 		t.Fatalf("other.test entry = %+v", byDomain["other.test"])
 	}
 	_, err = s.Deliver(ctx, &store.Delivery{Blob: ref})
