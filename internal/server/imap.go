@@ -1,6 +1,8 @@
 package server
 
 import (
+	"math"
+
 	"github.com/kantorpos/kantorpos/internal/imapserver"
 	"github.com/kantorpos/kantorpos/internal/tlsconf"
 )
@@ -15,10 +17,13 @@ func (s *Server) imapServer() (*imapserver.Server, error) {
 	}
 	c := s.Config
 	srv, err := imapserver.New(imapserver.Config{
-		TLS:                s.TLS.ServerConfig(tlsconf.ProtoIMAP),
-		AllowInsecureAuth:  c.IMAP.AllowInsecureAuth,
-		AppendLimit:        uint32(min(int64(c.IMAP.MaxAppendSize), 1<<32-1)),
-		MaxConnsPerIP:      c.Limits.MaxConnectionsPerIP,
+		TLS:               s.TLS.ServerConfig(tlsconf.ProtoIMAP),
+		AllowInsecureAuth: c.IMAP.AllowInsecureAuth,
+		AppendLimit:       uint32(min(int64(c.IMAP.MaxAppendSize), 1<<32-1)),
+		// limits.max_connections_per_ip is enforced per listener, per /64,
+		// by netlimit; the engine's own count (per address, across 143 and
+		// 993 together) would refuse differently, so it is left unbounded.
+		MaxConnsPerIP:      math.MaxInt32,
 		MaxConnsPerAccount: c.IMAP.MaxConnsPerUser,
 		IdleTimeout:        c.IMAP.IdleTimeout.D(),
 		HandshakeTimeout:   c.Limits.TLSHandshakeTimeout.D(),

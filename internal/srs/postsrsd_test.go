@@ -55,6 +55,54 @@ func tcpTable(t *testing.T, port, key string) string {
 	return v
 }
 
+// startPostsrsd runs postsrsd on two free loopback ports and waits until
+// it listens. A port taken by another test between freePort and
+// postsrsd's bind makes it exit: then it is tried again on other ports.
+func startPostsrsd(t *testing.T, bin, secret string) (fwdPort, revPort string) {
+	t.Helper()
+	var out strings.Builder
+	for range 5 {
+		fwdPort, revPort = freePort(t), freePort(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		cmd := exec.CommandContext(ctx, bin, "-s"+secret, "-dfwd.test", "-l127.0.0.1", "-f"+fwdPort, "-r"+revPort, "-4")
+		out.Reset()
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		up := false
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+			select {
+			case <-exited:
+			default:
+				if c, err := net.Dial("tcp", "127.0.0.1:"+revPort); err == nil {
+					c.Close()
+					if c, err := net.Dial("tcp", "127.0.0.1:"+fwdPort); err == nil {
+						c.Close()
+						up = true
+					}
+				}
+				if !up {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+			}
+			break
+		}
+		if up {
+			t.Cleanup(func() { cancel(); <-exited })
+			return fwdPort, revPort
+		}
+		cancel()
+		<-exited
+	}
+	t.Fatalf("postsrsd did not start: %s", out.String())
+	return "", ""
+}
+
 // Interoperability with Debian's postsrsd sharing our secret: the same
 // rewriting, and each side reverses the other's addresses.
 func TestPostsrsdInterop(t *testing.T) {
@@ -67,13 +115,7 @@ func TestPostsrsdInterop(t *testing.T) {
 	if err := os.WriteFile(secret, append(key, '\n'), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fwdPort, revPort := freePort(t), freePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-s"+secret, "-dfwd.test", "-l127.0.0.1", "-f"+fwdPort, "-r"+revPort, "-4")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); cmd.Wait() })
+	fwdPort, revPort := startPostsrsd(t, bin, secret)
 	s := &SRS{Secret: key}
 
 	for _, sender := range []string{"alice@example.org", "Bob.Smith+x@Example.NET"} {
