@@ -202,7 +202,7 @@ func TestVersionFromBuildInfo(t *testing.T) {
 		{debug.BuildInfo{GoVersion: "go1.27.3", Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
 			{Key: "vcs.revision", Value: "88683b4e0123456789abcdef"}, {Key: "vcs.time", Value: "2026-12-07T20:00:00Z"},
 			{Key: "vcs.modified", Value: "true"}}}, "revision 88683b4e0123+dirty of 2026-12-07T20:00:00Z (go1.27.3)"},
-		{debug.BuildInfo{GoVersion: "go1.27.3", Main: debug.Module{Version: "(devel)"}}, "(unknown build, go1.27.3)"},
+		{debug.BuildInfo{GoVersion: "go1.27.3", Main: debug.Module{Version: "(devel)"}}, "built from source (go1.27.3)"},
 	} {
 		if got := versionFrom(&tc.bi); got != tc.want {
 			t.Errorf("versionFrom = %q, want %q", got, tc.want)

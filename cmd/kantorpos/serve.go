@@ -184,6 +184,7 @@ var listenerLabels = map[string]string{
 	"imaps":       "IMAP (implicit TLS)",
 	"pop3":        "POP3 (STLS)",
 	"pop3s":       "POP3 (implicit TLS)",
+	"managesieve": "ManageSieve (STARTTLS)",
 	"admin":       "Admin web and API",
 	"http":        "Web (HTTP: ACME, autoconfig)",
 	"https":       "Web (HTTPS: autoconfig)",
@@ -198,13 +199,9 @@ func printListeners(e *env, srv *server.Server, dev bool, demoPassword string) {
 	sort.Slice(names, func(i, j int) bool { return listenerOrder(names[i]) < listenerOrder(names[j]) })
 	mode := ""
 	if dev {
-		mode = " in development mode (loopback only, plaintext logins allowed on loopback)"
+		mode = " as a development server (loopback only, plaintext logins allowed on loopback)"
 	}
-	v := buildVersion()
-	if dev {
-		v += ", a development build"
-	}
-	fmt.Fprintf(e.stdout, "kantorpos %s is running%s.\n", v, mode)
+	fmt.Fprintf(e.stdout, "kantorpos %s is running%s.\n", buildVersion(), mode)
 	for _, n := range names {
 		label := listenerLabels[n]
 		if label == "" {
@@ -231,7 +228,7 @@ func printListeners(e *env, srv *server.Server, dev bool, demoPassword string) {
 }
 
 func listenerOrder(n string) int {
-	for i, x := range []string{"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "admin", "http", "https"} {
+	for i, x := range []string{"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "managesieve", "admin", "http", "https"} {
 		if x == n {
 			return i
 		}

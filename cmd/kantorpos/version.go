@@ -8,7 +8,7 @@ import (
 // buildVersion says which kantorpos this is: the version set with
 // -ldflags, else the module version of a `go install ...@vX`, else the
 // VCS revision and commit time that `go build` in a checkout records
-// (with "+dirty" for uncommitted changes), else "(unknown build)".
+// (with "+dirty" for uncommitted changes), else "built from source".
 func buildVersion() string {
 	if version != "" {
 		return version
@@ -47,8 +47,8 @@ func versionFrom(bi *debug.BuildInfo) string {
 		}
 		parts = append(parts, r)
 	}
-	if len(parts) == 0 {
-		return "(unknown build, " + bi.GoVersion + ")"
+	if len(parts) == 0 { // go run, or a build outside a checkout
+		return "built from source (" + bi.GoVersion + ")"
 	}
 	return strings.Join(parts, ", ") + " (" + bi.GoVersion + ")"
 }
