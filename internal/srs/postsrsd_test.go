@@ -74,24 +74,22 @@ func startPostsrsd(t *testing.T, bin, secret string) (fwdPort, revPort string) {
 		exited := make(chan struct{})
 		go func() { cmd.Wait(); close(exited) }()
 		up := false
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		testutil.WaitFor(t, 20*time.Second, "postsrsd listening or gone", func() bool {
 			select {
 			case <-exited:
+				return true
 			default:
-				if c, err := net.Dial("tcp", "127.0.0.1:"+revPort); err == nil {
-					c.Close()
-					if c, err := net.Dial("tcp", "127.0.0.1:"+fwdPort); err == nil {
-						c.Close()
-						up = true
-					}
-				}
-				if !up {
-					time.Sleep(20 * time.Millisecond)
-					continue
-				}
 			}
-			break
-		}
+			for _, p := range []string{revPort, fwdPort} {
+				c, err := net.Dial("tcp", "127.0.0.1:"+p)
+				if err != nil {
+					return false
+				}
+				c.Close()
+			}
+			up = true
+			return true
+		})
 		if up {
 			t.Cleanup(func() { cancel(); <-exited })
 			return fwdPort, revPort
